@@ -186,5 +186,13 @@ func sshG(t *testing.T, home, cfg, host string) map[string]string {
 	if _, ok := m["proxyjump"]; !ok {
 		m["proxyjump"] = ""
 	}
+	// ssh -G prints the boolean spellings of StrictHostKeyChecking; drover keeps the
+	// configuration words (yes / no / accept-new / ask).
+	switch m["stricthostkeychecking"] {
+	case "true":
+		m["stricthostkeychecking"] = "yes"
+	case "false":
+		m["stricthostkeychecking"] = "no"
+	}
 	return m
 }

@@ -1,0 +1,174 @@
+// Command drover is the command line of drover, an agentless SSH-push orchestrator:
+// it parses flags and arguments, wires inventory, ssh_config and the SSH transport
+// together, renders results and maps them to exit codes (SPEC §2).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/drover-sh/drover/transport"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+// version is set at build time: -ldflags '-X main.version=…'.
+var version = "dev"
+
+// env is everything the commands take from the process, so tests can run the whole
+// command line in-process with buffers and fakes.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	stdoutTTY      bool
+	// readPassword reads a secret from the terminal after showing prompt; nil when
+	// stdin is not a terminal (then prompting is an error, never a hang).
+	readPassword func(prompt string) ([]byte, error)
+	// newConnector makes the connection source for host-touching commands.
+	newConnector func(transport.DialerOptions) connector
+}
+
+func main() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	e := &env{
+		stdout:       os.Stdout,
+		stderr:       os.Stderr,
+		getenv:       os.Getenv,
+		stdoutTTY:    term.IsTerminal(int(os.Stdout.Fd())),
+		newConnector: newPoolConnector,
+	}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		e.readPassword = func(prompt string) ([]byte, error) {
+			fmt.Fprint(os.Stderr, prompt)
+			defer fmt.Fprintln(os.Stderr)
+			return term.ReadPassword(fd)
+		}
+	}
+	os.Exit(run(os.Args, e, sigs, func() { os.Exit(exitInterrupted) }))
+}
+
+// run executes one command line and returns the exit code. Signals arrive on sigs;
+// forceExit is called on the second interrupt.
+func run(args []string, e *env, sigs <-chan os.Signal, forceExit func()) int {
+	e.stderr = &syncWriter{w: e.stderr} // the signal watcher writes concurrently
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var interrupted atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	go watchSignals(done, sigs, e.stderr, func() {
+		interrupted.Store(true)
+		cancel()
+	}, forceExit)
+
+	app := newApp(e)
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	reportError(e.stderr, app.Name, err, interrupted.Load())
+	return exitCode(err, interrupted.Load())
+}
+
+// syncWriter serialises writes from the command and the signal watcher.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// usageError turns urfave/cli's flag parsing errors (unknown flag, bad duration, …)
+// into bad input, exit 2.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return &badInputError{Cmd: cmdPath(c), Err: err}
+}
+
+// cmdPath is the command as the user would type it, for usage hints.
+func cmdPath(c *cli.Context) string {
+	if c != nil && c.Command != nil && c.Command.HelpName != "" {
+		return c.Command.HelpName
+	}
+	return "drover"
+}
+
+func newApp(e *env) *cli.App {
+	app := &cli.App{
+		Name:                      "drover",
+		Usage:                     "agentless SSH-push orchestration: facts, targeting, staged rollouts",
+		HideVersion:               true, // `drover version`; -v is --verbose
+		DisableSliceFlagSeparator: true, // --key a,b is one file; -I /a,b/ one regex
+		Writer:                    e.stdout,
+		ErrWriter:                 e.stderr,
+		// Exit codes are decided in run(), never by os.Exit inside the library.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return badInput("drover", "unknown command %q", c.Args().First())
+			}
+			return badInput("drover", "no command given")
+		},
+		Commands: []*cli.Command{
+			{
+				Name:            "version",
+				Usage:           "print drover's version",
+				HideHelpCommand: true,
+				OnUsageError:    usageError,
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintf(e.stdout, "drover %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					return err
+				},
+			},
+			{
+				Name:            "ping",
+				Usage:           "connect, authenticate and report the round trip per host",
+				ArgsUsage:       "[PATTERN]",
+				HideHelpCommand: true,
+				OnUsageError:    usageError,
+				Flags:           append(commonFlags(), targetingFlags()...),
+				Action:          func(c *cli.Context) error { return pingAction(c, e) },
+			},
+			{
+				Name:         "inventory",
+				Usage:        "list the inventory or show one host and how drover reaches it",
+				OnUsageError: usageError,
+				Action: func(c *cli.Context) error {
+					if c.Args().Present() {
+						return badInput(cmdPath(c), "unknown subcommand %q (want list or show)", c.Args().First())
+					}
+					return badInput(cmdPath(c), "missing subcommand (list or show)")
+				},
+				Subcommands: []*cli.Command{
+					{
+						Name:            "list",
+						Usage:           "hosts and their groups; --json prints ansible-inventory --list's structure",
+						HideHelpCommand: true,
+						OnUsageError:    usageError,
+						Flags:           commonFlags(),
+						Action:          func(c *cli.Context) error { return inventoryListAction(c, e) },
+					},
+					{
+						Name:            "show",
+						Usage:           "one host's groups, vars and resolved SSH connection",
+						ArgsUsage:       "HOST",
+						HideHelpCommand: true,
+						OnUsageError:    usageError,
+						Flags:           commonFlags(),
+						Action:          func(c *cli.Context) error { return inventoryShowAction(c, e) },
+					},
+				},
+			},
+		},
+	}
+	return app
+}
