@@ -1,0 +1,4 @@
+host "a" {}
+group "g" {
+  hosts = ["a", "missing"]
+}
