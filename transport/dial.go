@@ -127,6 +127,11 @@ func (d *Dialer) jumpEndpoints(ep *Endpoint) ([]*Endpoint, error) {
 			}
 			cp := *hop
 			hop = &cp
+			// A hop without its own ConnectTimeout gets the target's, so --connect-timeout
+			// bounds every hop and a dead jump host is reported on time.
+			if hop.ConnectTimeout == 0 {
+				hop.ConnectTimeout = ep.ConnectTimeout
+			}
 		} else {
 			cp := *ep
 			hop = &cp
