@@ -1,0 +1,6 @@
+playbook "x" {
+  description = "unclosed"
+
+steps {
+  command "a" { run = "true" }
+}

@@ -1,0 +1,9 @@
+playbook "x" {}
+
+targets {
+  hosts = ["web",
+}
+
+steps {
+  command "a" { run = "true" }
+}

@@ -1,0 +1,9 @@
+playbook "x" {}
+
+stage "early" {
+  hosts = 2
+}
+
+steps {
+  command "a" { run = "true" }
+}

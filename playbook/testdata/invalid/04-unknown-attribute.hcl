@@ -1,0 +1,9 @@
+playbook "x" {}
+
+canary {
+  host = 1
+}
+
+steps {
+  command "a" { run = "true" }
+}

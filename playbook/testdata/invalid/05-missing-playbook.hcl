@@ -1,0 +1,3 @@
+steps {
+  command "a" { run = "true" }
+}

@@ -1,0 +1,7 @@
+playbook "x" {
+  description = "does nothing"
+}
+
+remaining {
+  parallel = 5
+}

@@ -1,0 +1,9 @@
+playbook "x" {}
+
+settings {
+  step_timeout = "48h"
+}
+
+steps {
+  command "a" { run = "true" }
+}

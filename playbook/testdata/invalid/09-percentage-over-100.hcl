@@ -1,0 +1,9 @@
+playbook "x" {}
+
+batch "early" {
+  hosts = "150%"
+}
+
+steps {
+  command "a" { run = "true" }
+}

@@ -1,0 +1,9 @@
+playbook "x" {}
+
+canary {
+  hosts = 0
+}
+
+steps {
+  command "a" { run = "true" }
+}

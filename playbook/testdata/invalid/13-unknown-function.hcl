@@ -1,0 +1,8 @@
+playbook "x" {}
+
+steps {
+  command "a" {
+    run  = "true"
+    when = contians(host.groups, "web")
+  }
+}

@@ -1,0 +1,9 @@
+playbook "x" {}
+
+variable "version" {
+  type = string
+}
+
+steps {
+  package "demo-web" { version = var.version }
+}

@@ -1,0 +1,7 @@
+playbook "x" {}
+
+steps {
+  service "nginx" {
+    state = "running"
+  }
+}

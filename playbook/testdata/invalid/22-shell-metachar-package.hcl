@@ -1,0 +1,7 @@
+playbook "x" {}
+
+steps {
+  package "nginx; rm -rf /" {
+    state = "latest"
+  }
+}

@@ -1,0 +1,7 @@
+playbook "x" {}
+
+steps {
+  command "a" {
+    creates = "/tmp/done"
+  }
+}

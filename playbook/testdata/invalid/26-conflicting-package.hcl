@@ -1,0 +1,8 @@
+playbook "x" {}
+
+steps {
+  package "demo-web" {
+    version = "2.0"
+    state   = "absent"
+  }
+}

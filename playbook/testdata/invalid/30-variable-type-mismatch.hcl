@@ -1,0 +1,10 @@
+playbook "x" {}
+
+variable "count" {
+  type    = number
+  default = "several"
+}
+
+steps {
+  command "a" { run = "true" }
+}

@@ -1,0 +1,10 @@
+playbook "x" {}
+
+steps {
+  command "a" {
+    run = "true"
+    gate {
+      wait = "5s"
+    }
+  }
+}

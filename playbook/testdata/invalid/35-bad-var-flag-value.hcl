@@ -1,0 +1,9 @@
+playbook "x" {}
+
+variable "tags" {
+  type = list(string)
+}
+
+steps {
+  puppet { tags = var.tags }
+}
