@@ -22,6 +22,8 @@ type fakeHost struct {
 	pingErr error
 	rtt     time.Duration
 	sudo    *transport.Result
+	// run, when set, answers Run (exec, facts); otherwise Run returns sudo or success.
+	run func(ctx context.Context, cmd *transport.Command) (*transport.Result, error)
 }
 
 type fakeConnector struct {
@@ -86,6 +88,9 @@ func (p *fakePinger) Ping(ctx context.Context) (time.Duration, error) {
 }
 
 func (p *fakePinger) Run(ctx context.Context, cmd *transport.Command) (*transport.Result, error) {
+	if p.h.run != nil {
+		return p.h.run(ctx, cmd)
+	}
 	if p.h.sudo != nil {
 		return p.h.sudo, nil
 	}

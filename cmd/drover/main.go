@@ -28,6 +28,7 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	stdoutTTY      bool
+	stderrTTY      bool // progress counters are drawn only on a terminal
 	// readPassword reads a secret from the terminal after showing prompt; nil when
 	// stdin is not a terminal (then prompting is an error, never a hang).
 	readPassword func(prompt string) ([]byte, error)
@@ -43,6 +44,7 @@ func main() {
 		stderr:       os.Stderr,
 		getenv:       os.Getenv,
 		stdoutTTY:    term.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY:    term.IsTerminal(int(os.Stderr.Fd())),
 		newConnector: newPoolConnector,
 	}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
@@ -135,8 +137,49 @@ func newApp(e *env) *cli.App {
 				ArgsUsage:       "[PATTERN]",
 				HideHelpCommand: true,
 				OnUsageError:    usageError,
-				Flags:           append(commonFlags(), targetingFlags()...),
+				Flags:           append(append(commonFlags(), targetingFlags()...), factFlags()...),
 				Action:          func(c *cli.Context) error { return pingAction(c, e) },
+			},
+			{
+				Name:      "facts",
+				Usage:     "gather facts: a table of KEYs per host, one KEY's values with counts, or an overview",
+				ArgsUsage: "[PATTERN] [KEY...]",
+				Description: "The first argument is PATTERN (use all to name keys for every host); KEYs are dotted fact names\n" +
+					"such as os.release.major. Without KEY, every fact with its distinct values and host counts;\n" +
+					"with one KEY, its values, how often each was found and where; with several, a host x key table.\n" +
+					"--json prints {\"HOST\": {facts...}} and nothing else; hosts whose facts could not be gathered are\n" +
+					"reported on stderr and the exit status is 1. Facts are cached in the state directory.\n" +
+					filterHelp,
+				HideHelpCommand: true,
+				OnUsageError:    usageError,
+				Flags:           append(append(commonFlags(), targetingFlags()...), factFlags()...),
+				Action:          func(c *cli.Context) error { return factsAction(c, e) },
+			},
+			{
+				Name:      "find",
+				Usage:     "discovery: print the names of the hosts that match, one a line",
+				ArgsUsage: "[PATTERN]",
+				Description: "Only connects when a filter needs facts (and the cache has none fresh). Hosts that could not be\n" +
+					"asked are reported on stderr and the exit status is 1. --json prints a JSON list of names.\n" +
+					filterHelp,
+				HideHelpCommand: true,
+				OnUsageError:    usageError,
+				Flags:           append(append(commonFlags(), targetingFlags()...), factFlags()...),
+				Action:          func(c *cli.Context) error { return findAction(c, e) },
+			},
+			{
+				Name:      "exec",
+				Usage:     "run a shell command on the selected hosts, in batches if asked, with an mco-style summary",
+				ArgsUsage: "[PATTERN] -- CMD...",
+				Description: "The words after -- are joined with spaces and run by each host's login shell, as ssh does.\n" +
+					"Output is printed as it arrives, each line prefixed with the host name (stderr lines on stderr);\n" +
+					"--group prints each host's output whole when it finishes. A non-zero exit status marks the host\n" +
+					"failed. Exit status: 0 all ok, 1 some host failed or was unreachable, 2 bad input, 4 interrupted.\n" +
+					filterHelp,
+				HideHelpCommand: true,
+				OnUsageError:    usageError,
+				Flags:           append(append(append(commonFlags(), targetingFlags()...), factFlags()...), execFlags()...),
+				Action:          func(c *cli.Context) error { return execAction(c, e) },
 			},
 			{
 				Name:         "inventory",

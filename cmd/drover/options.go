@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,9 +39,9 @@ func commonFlags() []cli.Flag {
 // targetingFlags choose hosts beyond PATTERN; only commands that take a PATTERN have them.
 func targetingFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "with-fact", Aliases: []string{"F"}, Usage: "fact filter 'KEY OP VALUE' (not yet supported)"},
+		&cli.StringSliceFlag{Name: "with-fact", Aliases: []string{"F"}, Usage: "fact filter 'KEY OP VALUE', OP one of = != < > <= >= =~ (repeatable, all must hold)"},
 		&cli.StringSliceFlag{Name: "identity", Aliases: []string{"I"}, Usage: "host `NAME` or /regex/ (repeatable, any matches)"},
-		&cli.StringFlag{Name: "select", Aliases: []string{"S"}, Usage: "HCL `EXPR` over facts and host (not yet supported)"},
+		&cli.StringFlag{Name: "select", Aliases: []string{"S"}, Usage: "HCL `EXPR` over facts and host, e.g. 'facts.role == \"db\" || facts.processors.count > 8'"},
 	}
 }
 
@@ -59,6 +60,7 @@ type options struct {
 	connectTimeoutSet bool
 	timeout           time.Duration
 	identities        []identityMatcher
+	selector          *inventory.Selector // -F and -S; nil when neither is given
 	json, noColor     bool
 	verbose           bool
 }
@@ -124,12 +126,11 @@ func readOptions(c *cli.Context, e *env) (*options, error) {
 	if o.timeout < 0 {
 		return nil, badInput(o.cmd, "--timeout must not be negative, got %s", o.timeout)
 	}
-	if c.IsSet("with-fact") {
-		return nil, badInput(o.cmd, "-F/--with-fact is not yet supported")
+	sel, err := parseSelector(c, o)
+	if err != nil {
+		return nil, err
 	}
-	if c.IsSet("select") {
-		return nil, badInput(o.cmd, "-S/--select is not yet supported")
-	}
+	o.selector = sel
 	for _, s := range c.StringSlice("identity") {
 		m, err := parseIdentity(s)
 		if err != nil {

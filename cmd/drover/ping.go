@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,36 +109,32 @@ func pingAction(c *cli.Context, e *env) error {
 	if len(args) == 1 {
 		pattern = args[0]
 	}
-	ts, cfg, err := targets(c.Context, o, pattern)
+	src, err := newFactSource(c, e, o)
 	if err != nil {
 		return err
 	}
-	sec := newSecrets(e.readPassword)
-	var becomePW []byte
-	if o.askBecomePass {
-		if becomePW, err = sec.becomePassword(o); err != nil {
-			return err
-		}
+	s, err := openSession(c, e, o, pattern, src)
+	if err != nil {
+		return err
 	}
-	conn := e.newConnector(transport.DialerOptions{
-		Config:      cfg,
-		AgentSocket: e.getenv("SSH_AUTH_SOCK"),
-		Passphrase:  sec.passphrase,
-		Logf:        logf(e.stderr, o.verbose),
-	})
-	defer conn.Close()
-
-	var become *transport.Become
-	if o.become || o.askBecomePass {
-		become = &transport.Become{Password: becomePW}
-	}
+	defer s.conn.Close()
+	ts, conn, become := s.ts, s.conn, s.become
 	pal := newPalette(useColor(e.stdoutTTY, e.getenv("NO_COLOR"), o.noColor))
 	var line func(pingResult)
 	if !o.json {
-		w := lineWidths(ts)
+		w := lineWidths(append(slices.Clone(ts), unknownTargets(s.unknown)...))
 		line = func(r pingResult) { renderPingLine(e.stdout, pal, w, r) }
 	}
 	results := runPing(c.Context, conn, ts, o, become, line)
+	// Hosts lost while gathering facts for the filters.
+	for _, u := range s.unknown {
+		r := pingResult{Name: u.t.host.Name, Address: address(u.t.ep)}
+		classify(&r, u.err, connectLimit(u.t))
+		if line != nil {
+			line(r)
+		}
+		results = append(results, r)
+	}
 	sum := summarize(results, c.Context.Err() != nil)
 	if o.json {
 		err = renderPingJSON(e.stdout, results, sum)
