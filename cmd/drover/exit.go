@@ -30,6 +30,17 @@ func badInput(cmd, format string, args ...any) error {
 	return &badInputError{Cmd: cmd, Err: fmt.Errorf(format, args...)}
 }
 
+// diagnosticsError is a playbook that did not load or check: its diagnostics were
+// already printed on stderr, so only a count is reported. Bad input: nothing ran.
+type diagnosticsError struct {
+	File   string
+	Errors int
+}
+
+func (e *diagnosticsError) Error() string {
+	return fmt.Sprintf("%s: %s", e.File, plural(e.Errors, "error"))
+}
+
 // hostsFailedError says the command ran to the end but some hosts failed or were
 // unreachable; the per-host output already told the user which.
 type hostsFailedError struct {
@@ -55,14 +66,15 @@ func exitCode(err error, interrupted bool) int {
 		return exitOK
 	}
 	var bad *badInputError
-	if errors.As(err, &bad) {
+	var diags *diagnosticsError
+	if errors.As(err, &bad) || errors.As(err, &diags) {
 		return exitBadInput
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitInterrupted
 	}
-	// hostsFailedError and anything unexpected (a write to stdout failing, …): the
-	// command did run, so 1.
+	// hostsFailedError, plan's empty target set and anything unexpected (a write to
+	// stdout failing, …): the command did run, so 1.
 	return exitHostsFailed
 }
 
@@ -81,6 +93,10 @@ func reportError(w io.Writer, prog string, err error, interrupted bool) {
 		return
 	}
 	fmt.Fprintf(w, "%s: error: %v\n", prog, err)
+	var diags *diagnosticsError
+	if errors.As(err, &diags) {
+		return // the diagnostics say what to fix; a usage hint would not help
+	}
 	var bad *badInputError
 	if errors.As(err, &bad) {
 		cmd := bad.Cmd

@@ -47,10 +47,13 @@ func newFactSource(c *cli.Context, e *env, o *options) (*factSource, error) {
 		warn:    func(f string, a ...any) { fmt.Fprintf(e.stderr, "drover: warning: "+f+"\n", a...) },
 	}
 	if dir := stateDir(e); dir != "" {
-		fs.cache = &facts.Cache{Dir: filepath.Join(dir, "facts"), TTL: ttl}
+		fs.cache = &facts.Cache{Dir: factCacheDir(dir), TTL: ttl}
 	}
 	return fs, nil
 }
+
+// factCacheDir is where the fact cache lives in state directory dir.
+func factCacheDir(dir string) string { return filepath.Join(dir, "facts") }
 
 // stateDir is facts.StateDir's rule read through env, so tests control it.
 func stateDir(e *env) string {

@@ -165,9 +165,16 @@ func (h *harness) run(t *testing.T, args ...string) int {
 // env wires the harness's buffers and fake connector into an env.
 func (h *harness) env() *env {
 	return &env{
-		stdout:       &h.stdout,
-		stderr:       &h.stderr,
-		getenv:       func(k string) string { return h.environ[k] },
+		stdout: &h.stdout,
+		stderr: &h.stderr,
+		getenv: func(k string) string { return h.environ[k] },
+		environ: func() []string {
+			var out []string
+			for k, v := range h.environ {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
 		stdoutTTY:    h.tty,
 		readPassword: h.readPassword,
 		newConnector: func(o transport.DialerOptions) connector {

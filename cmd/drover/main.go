@@ -27,6 +27,7 @@ var version = "dev"
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string // the whole environment, for DROVER_VAR_*; nil: empty
 	stdoutTTY      bool
 	stderrTTY      bool // progress counters are drawn only on a terminal
 	// readPassword reads a secret from the terminal after showing prompt; nil when
@@ -43,6 +44,7 @@ func main() {
 		stdout:       os.Stdout,
 		stderr:       os.Stderr,
 		getenv:       os.Getenv,
+		environ:      os.Environ,
 		stdoutTTY:    term.IsTerminal(int(os.Stdout.Fd())),
 		stderrTTY:    term.IsTerminal(int(os.Stderr.Fd())),
 		newConnector: newPoolConnector,
@@ -181,6 +183,8 @@ func newApp(e *env) *cli.App {
 				Flags:           append(append(append(commonFlags(), targetingFlags()...), factFlags()...), execFlags()...),
 				Action:          func(c *cli.Context) error { return execAction(c, e) },
 			},
+			validateCommand(e),
+			planCommand(e),
 			{
 				Name:         "inventory",
 				Usage:        "list the inventory or show one host and how drover reaches it",

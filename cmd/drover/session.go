@@ -41,6 +41,13 @@ func openSession(c *cli.Context, e *env, o *options, pattern string, src *factSo
 	if err != nil {
 		return nil, err
 	}
+	return openSessionFor(c, e, o, ts, cfg, src)
+}
+
+// openSessionFor is openSession for targets the caller already selected (plan
+// selects by the playbook's patterns and reports an empty selection its own way).
+func openSessionFor(c *cli.Context, e *env, o *options, ts []target, cfg *transport.SSHConfig, src *factSource) (*hostSession, error) {
+	var err error
 	sec := newSecrets(e.readPassword)
 	var becomePW []byte
 	if o.askBecomePass {

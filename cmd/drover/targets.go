@@ -121,6 +121,11 @@ func targets(ctx context.Context, o *options, pattern string) ([]target, *transp
 	if err != nil {
 		return nil, nil, err
 	}
+	return resolveTargets(o, hosts)
+}
+
+// resolveTargets reads ssh_config and resolves an endpoint for each of hosts.
+func resolveTargets(o *options, hosts []*inventory.Host) ([]target, *transport.SSHConfig, error) {
 	cfg, err := loadSSHConfig(o)
 	if err != nil {
 		return nil, nil, err
