@@ -13,6 +13,16 @@
 // h1,h2,h5,h6,… and dc2 for h3,h4,h7,h8,…, lab_host=hN. Every fifth host (h5, h10, …)
 // reports Ubuntu 22.04 in /etc/os-release. The inventories put the hosts into the
 // groups web, db, dc1 and dc2 accordingly.
+//
+// The hosts see one apt repository only, Lab.AptRepo (a flat `file:` repository at the
+// same path inside every host, `deb [trusted=yes] file:AptRepo ./`), whose apt lists are
+// in place, so `apt-get install demo-web=2.0` works at once and offline. It holds the
+// versions in Lab.Packages: demo-web 1.0, 2.0 and 3.0, a sysv service (/etc/init.d/demo-web,
+// busybox httpd on the host's address, port 8080) whose GET /health answers 200
+// "ok VERSION", except 3.0, which starts but answers 500 "unhealthy"; and demo-tool
+// 1.0 and 1.1, a command without a service. The built packages are cached by content
+// hash under /var/cache/drover-lab. There is no systemd in a host (its pid 1 is sshd),
+// so `service demo-web start` runs the init script and the init_system fact is sysv.
 package lab
 
 import (
@@ -71,7 +81,10 @@ type Lab struct {
 	KeyFile      string // the controller's private key (ed25519, no passphrase)
 	SudoUser     string // "drover": a non-root user that may sudo with SudoPassword
 	SudoPassword string
+	AptRepo      string              // the hosts' apt repository (same path inside them)
+	Packages     map[string][]string // the repository's package versions by name, oldest first
 
+	apt      *aptRepo // nil for a lab loaded by Open
 	net      int
 	fsDir    string // tmpfs directory holding the hosts' upper and work dirs
 	ownDir   bool   // Dir was created by Start, so Stop removes it
@@ -167,6 +180,10 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := l.writeClientFiles(keys, clientPEM); err != nil {
 		return nil, err
 	}
+	if l.apt, err = buildAptRepo(ctx); err != nil {
+		return nil, err
+	}
+	l.AptRepo, l.Packages = l.apt.dir, packageVersions()
 
 	// Boot concurrently; each boot is a handful of short processes, so a few per core
 	// keep both cores busy while others wait for their sshd.
@@ -193,6 +210,10 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 			}
 			if err := l.prepareUpper(upper, h, i+1, keys[h.Name], acct, authorized); err != nil {
 				errs[i] = fmt.Errorf("lab: %s: prepare: %w", h.Name, err)
+				return
+			}
+			if err := l.prepareApt(upper, h); err != nil {
+				errs[i] = fmt.Errorf("lab: %s: apt: %w", h.Name, err)
 				return
 			}
 			errs[i] = l.boot(ctx, h)
@@ -356,18 +377,20 @@ func (l *Lab) removeFiles() error {
 // state is what state.json records so another process (the drover-lab CLI) can
 // control a detached lab.
 type state struct {
-	Net          int         `json:"net"`
-	Dir          string      `json:"dir"`
-	FSDir        string      `json:"fs_dir"`
-	OwnDir       bool        `json:"own_dir"`
-	SSHConfig    string      `json:"ssh_config"`
-	KnownHosts   string      `json:"known_hosts"`
-	Inventory    string      `json:"inventory"`
-	InventoryINI string      `json:"inventory_ini"`
-	KeyFile      string      `json:"key_file"`
-	SudoUser     string      `json:"sudo_user"`
-	SudoPassword string      `json:"sudo_password"`
-	Hosts        []hostState `json:"hosts"`
+	Net          int                 `json:"net"`
+	Dir          string              `json:"dir"`
+	FSDir        string              `json:"fs_dir"`
+	OwnDir       bool                `json:"own_dir"`
+	SSHConfig    string              `json:"ssh_config"`
+	KnownHosts   string              `json:"known_hosts"`
+	Inventory    string              `json:"inventory"`
+	InventoryINI string              `json:"inventory_ini"`
+	KeyFile      string              `json:"key_file"`
+	SudoUser     string              `json:"sudo_user"`
+	SudoPassword string              `json:"sudo_password"`
+	AptRepo      string              `json:"apt_repo,omitempty"`
+	Packages     map[string][]string `json:"packages,omitempty"`
+	Hosts        []hostState         `json:"hosts"`
 }
 
 type hostState struct {
@@ -389,6 +412,7 @@ func (l *Lab) saveStateLocked() error {
 		SSHConfig: l.SSHConfig, KnownHosts: l.KnownHosts, Inventory: l.Inventory,
 		InventoryINI: l.InventoryINI, KeyFile: l.KeyFile,
 		SudoUser: l.SudoUser, SudoPassword: l.SudoPassword,
+		AptRepo: l.AptRepo, Packages: l.Packages,
 	}
 	for _, h := range l.Hosts {
 		hs := hostState{Host: *h}
@@ -432,6 +456,7 @@ func Open(dir string, logf func(string, ...any)) (*Lab, error) {
 	l := &Lab{
 		Dir: st.Dir, SSHConfig: st.SSHConfig, KnownHosts: st.KnownHosts, Inventory: st.Inventory,
 		InventoryINI: st.InventoryINI, KeyFile: st.KeyFile, SudoUser: st.SudoUser, SudoPassword: st.SudoPassword,
+		AptRepo: st.AptRepo, Packages: st.Packages,
 		net: st.Net, fsDir: st.FSDir, ownDir: st.OwnDir, detached: true, logf: logf,
 		procs: map[string]*hostProc{}, index: map[string]int{},
 	}

@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present. Needs root (the lab does too).
 set -euo pipefail
 
-pkgs=(openssh-server openssh-client sudo ansible-core facter busybox iproute2 util-linux procps)
+pkgs=(openssh-server openssh-client sudo ansible-core facter busybox apt-utils iproute2 util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
