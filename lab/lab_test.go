@@ -51,7 +51,9 @@ func startLab(t *testing.T, cfg Config) *Lab {
 // runSSH runs the real OpenSSH client with the lab's ssh_config.
 func runSSH(t *testing.T, l *Lab, stdin string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A guard against a hung host, not a pace: apt-get on a loaded 2-core CI machine can
+	// take well over 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", append([]string{"-F", l.SSHConfig, "-o", "BatchMode=yes"}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
