@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,23 @@ import (
 type planJSON struct {
 	Matched int `json:"matched"`
 	Targets int `json:"targets"`
+	Live    *struct {
+		Hosts []struct {
+			Host   string `json:"host"`
+			Status string `json:"status"`
+			Error  string `json:"error"`
+			Steps  []struct {
+				Kind   string `json:"kind"`
+				Name   string `json:"name"`
+				Mark   string `json:"mark"`
+				Detail string `json:"detail"`
+				Error  string `json:"error"`
+			} `json:"steps"`
+		} `json:"hosts"`
+		WouldChange []string `json:"would_change"`
+		NoChange    []string `json:"no_change"`
+		Errors      []string `json:"errors"`
+	} `json:"live"`
 	LeftOut []struct {
 		Host  string `json:"host"`
 		Facts []struct {
@@ -63,7 +82,7 @@ func TestPlanDemoCanaryWithFrozenHost(t *testing.T) {
 		}
 	})
 	home := t.TempDir()
-	args := append([]string{"plan", "../examples/demo-web-canary.hcl", "--connect-timeout", "2s"}, labArgs()...)
+	args := append([]string{"plan", "../examples/demo-web-canary.hcl", "--connect-timeout", "10s"}, labArgs()...)
 	r := droverHome(t, home, append(args, "--json")...)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (one host unreachable)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -104,7 +123,7 @@ func TestPlanDemoCanaryWithFrozenHost(t *testing.T) {
 		t.Fatalf("previews %+v, want the canary %s", doc.Previews, canary)
 	}
 	steps := doc.Previews[0].Steps
-	if len(steps) != 3 || steps[0].Kind != "package" || !strings.Contains(strings.Join(steps[0].Commands, " "), "demo-web version 2.0") {
+	if len(steps) != 3 || steps[0].Kind != "package" || !strings.Contains(strings.Join(steps[0].Commands, " "), "apt-get install -y -q -o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --allow-downgrades demo-web=2.0") {
 		t.Errorf("canary steps %+v, want package demo-web 2.0 first", steps)
 	}
 
@@ -171,6 +190,97 @@ steps {
 		odd := strings.ContainsAny(n[len(n)-1:], "13579")
 		if len(p.Steps) != 1 || p.Steps[0].Skipped == odd {
 			t.Errorf("%s: steps %+v; want the service step skipped only on db (even) hosts", p.Host, p.Steps)
+		}
+	}
+}
+
+// pkgState is what a test compares before and after plan --live: dpkg's view of
+// every package and a checksum of its status database.
+func pkgState(t *testing.T, host string) (packages, statusMD5 string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pk, err := shared.lab.Exec(ctx, host, "dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n")
+	if err != nil {
+		t.Fatalf("%s: dpkg-query: %v\n%s", host, err, pk)
+	}
+	sum, err := shared.lab.Exec(ctx, host, "md5sum", "/var/lib/dpkg/status")
+	if err != nil {
+		t.Fatalf("%s: md5sum: %v\n%s", host, err, sum)
+	}
+	return string(pk), strings.Fields(string(sum))[0]
+}
+
+// TestPlanLiveChangesNothing installs demo-web 1.0 on four hosts and 2.0 on a
+// fifth, then asks `plan --live` about an upgrade to 2.0: the 1.0 hosts would
+// change "1.0 -> 2.0", the 2.0 host would not, and every host's package
+// database is byte-for-byte what it was.
+func TestPlanLiveChangesNothing(t *testing.T) {
+	hosts := map[string]string{"h13": "1.0", "h14": "1.0", "h15": "1.0", "h16": "1.0", "h17": "2.0"}
+	names := []string{"h13", "h14", "h15", "h16", "h17"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for _, h := range names {
+			if out, err := shared.lab.Exec(ctx, h, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y", "-q", "demo-web"); err != nil {
+				t.Errorf("%s: purge demo-web: %v\n%s", h, err, out)
+			}
+		}
+	})
+	for _, h := range names {
+		out, err := shared.lab.Exec(ctx, h, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--allow-downgrades", "demo-web="+hosts[h])
+		if err != nil {
+			t.Fatalf("%s: install demo-web %s: %v\n%s", h, hosts[h], err, out)
+		}
+	}
+	type state struct{ packages, md5 string }
+	before := map[string]state{}
+	for _, h := range names {
+		p, m := pkgState(t, h)
+		if !strings.Contains(p, "demo-web "+hosts[h]+" install ok installed") {
+			t.Fatalf("%s: demo-web %s not installed:\n%s", h, hosts[h], p)
+		}
+		before[h] = state{p, m}
+	}
+
+	r := drover(t, "plan", "../examples/demo-web-canary.hcl", "--live", "--var", "version=2.0", "--json", "-v",
+		"-i", strings.Join(names, ","), "--ssh-config", shared.lab.SSHConfig)
+	t.Logf("plan --live of %d hosts took %s", len(names), r.elapsed.Round(time.Millisecond))
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	doc := parsePlan(t, r)
+	if doc.Live == nil || len(doc.Live.Hosts) != len(names) {
+		t.Fatalf("live section %+v, want all %d hosts", doc.Live, len(names))
+	}
+	for _, lh := range doc.Live.Hosts {
+		if len(lh.Steps) == 0 || lh.Steps[0].Kind != "package" {
+			t.Errorf("%s: steps %+v, want the package step first", lh.Host, lh.Steps)
+			continue
+		}
+		pkg := lh.Steps[0]
+		wantMark, wantDetail, wantHost := "would change", "1.0 -> 2.0", "would change"
+		if hosts[lh.Host] == "2.0" {
+			wantMark, wantDetail, wantHost = "no change", "2.0", "no change"
+		}
+		if pkg.Mark != wantMark || pkg.Detail != wantDetail || lh.Status != wantHost {
+			t.Errorf("%s: host %q, package %q %q (%s); want %q, %q %q", lh.Host, lh.Status, pkg.Mark, pkg.Detail, pkg.Error, wantHost, wantMark, wantDetail)
+		}
+		// The smoke command is never run in check mode.
+		if last := lh.Steps[len(lh.Steps)-1]; last.Kind != "command" || last.Mark != "would run" {
+			t.Errorf("%s: last step %+v, want the smoke command marked would run", lh.Host, last)
+		}
+	}
+	if !slices.Equal(doc.Live.NoChange, []string{"h17"}) || len(doc.Live.WouldChange) != 4 || len(doc.Live.Errors) != 0 {
+		t.Errorf("would change %v, no change %v, errors %v", doc.Live.WouldChange, doc.Live.NoChange, doc.Live.Errors)
+	}
+
+	for _, h := range names {
+		p, m := pkgState(t, h)
+		if m != before[h].md5 || p != before[h].packages {
+			t.Errorf("%s: package state changed by plan --live: md5 %s -> %s\nbefore:\n%s\nafter:\n%s", h, before[h].md5, m, before[h].packages, p)
 		}
 	}
 }

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/drover-sh/drover/facts"
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/stages"
+	"github.com/drover-sh/drover/steps"
+	"github.com/drover-sh/drover/transport"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"
 )
@@ -20,8 +25,12 @@ hosts, batches and gate, and the steps of one host in order with what each would
 when conditions evaluated: the first canary by default, --host H for another, -v for all.
 Facts come from the fact cache when fresh (--fact-cache-ttl), else are gathered over SSH;
 --cached never connects and uses cached facts of any age. --json prints the plan as data.
+--live also asks every targeted host, in check mode, what its steps would change (package
+installed vs wanted version, service state, puppet agent --noop; commands are never run) and
+marks each step would change / no change; nothing on the hosts is changed.
 A fact no host has, or a playbook error, is a diagnostic on stderr (exit 2). Exit status:
-0 plan complete, 1 some hosts unreachable or no host left to run on, 2 bad input.`
+0 plan complete, 1 some hosts unreachable, a live check failed, or no host left to run on,
+2 bad input.`
 
 func planCommand(e *env) *cli.Command {
 	flags := commonFlags()
@@ -34,6 +43,7 @@ func planCommand(e *env) *cli.Command {
 	flags = append(flags,
 		&cli.StringFlag{Name: "host", Usage: "show the steps of `HOST` (default: the first canary)"},
 		&cli.BoolFlag{Name: "cached", Usage: "use only cached facts, of any age; never connect"},
+		&cli.BoolFlag{Name: "live", Usage: "ask every target what its steps would change (check mode; changes nothing)"},
 	)
 	return &cli.Command{
 		Name:            "plan",
@@ -65,6 +75,10 @@ func planAction(c *cli.Context, e *env) error {
 	if cached && (c.Bool("refresh") || c.Bool("facter")) {
 		return badInput(o.cmd, "--cached never gathers facts; it cannot go with --refresh or --facter")
 	}
+	live := c.Bool("live")
+	if cached && live {
+		return badInput(o.cmd, "--cached never connects; it cannot go with --live")
+	}
 	src, err := newFactSource(c, e, o)
 	if err != nil {
 		return err
@@ -93,12 +107,13 @@ func planAction(c *cli.Context, e *env) error {
 
 	var got map[string]facts.Facts
 	var failed []hostFailure
+	var s *hostSession
 	if cached {
 		if got, err = cachedFacts(e, o, src.cache, ts); err != nil {
 			return err
 		}
 	} else {
-		s, err := openSessionFor(c, e, o, ts, cfg, src)
+		s, err = openSessionFor(c, e, o, ts, cfg, src)
 		if err != nil {
 			return err
 		}
@@ -118,7 +133,7 @@ func planAction(c *cli.Context, e *env) error {
 	}
 	in := planInput{
 		p: p, files: files, targets: ts, facts: got, unreachable: failed, forks: forks,
-		host: c.String("host"), allHosts: o.verbose, cached: cached, previewer: specPreviewer{},
+		host: c.String("host"), allHosts: o.verbose, cached: cached, live: live, previewer: stepsPreviewer{},
 	}
 	doc, diags, err := buildPlan(in)
 	if err != nil {
@@ -127,9 +142,19 @@ func planAction(c *cli.Context, e *env) error {
 	if doc == nil { // the facts refute the playbook (unknown fact, bad where)
 		return dp.report(path, files, diags)
 	}
+	if live && !diags.HasErrors() {
+		checkLive(c.Context, s, p, ts, doc, o.timeout)
+		if c.Context.Err() != nil {
+			return errInterrupted
+		}
+	}
 	pal := newPalette(useColor(e.stdoutTTY, e.getenv("NO_COLOR"), o.noColor))
 	if o.json {
-		err = writeJSON(e.stdout, doc)
+		// Not HTML-escaped: details read "1.0 -> 2.0", commands keep their && and <.
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(doc)
 	} else {
 		err = renderPlan(e.stdout, pal, doc)
 	}
@@ -142,10 +167,100 @@ func planAction(c *cli.Context, e *env) error {
 	switch {
 	case doc.Targets == 0:
 		return fmt.Errorf("%w", stages.ErrNoTargets)
-	case len(doc.Unreachable) > 0:
-		return &hostsFailedError{Unreachable: len(doc.Unreachable)}
+	case len(doc.Unreachable) > 0 || (doc.Live != nil && len(doc.Live.Errors) > 0):
+		e := &hostsFailedError{Unreachable: len(doc.Unreachable)}
+		if doc.Live != nil {
+			for _, h := range doc.Live.Hosts {
+				switch h.Status {
+				case statusUnreachable:
+					e.Unreachable++
+				case markError:
+					e.Failed++
+				}
+			}
+		}
+		return e
 	}
 	return nil
+}
+
+// checkLive is --live: every planned host's steps in check mode, over the
+// session's pool (the connection facts were gathered on, when there was one), at
+// most the plan's forks hosts at once. The marks go into doc.Live and onto the
+// previewed hosts' steps.
+func checkLive(ctx context.Context, s *hostSession, p *playbook.Playbook, ts []target, doc *planDoc, timeout time.Duration) {
+	byName := make(map[string]target, len(ts))
+	for _, t := range ts {
+		byName[t.host.Name] = t
+	}
+	dial := func(ctx context.Context, host string) (transport.Runner, error) {
+		pc, err := s.dial(ctx, byName[host])
+		if err != nil {
+			return nil, err
+		}
+		return runnerOf{pc}, nil
+	}
+	become := s.become
+	if become == nil && p.Settings.Become != nil && *p.Settings.Become {
+		become = &transport.Become{}
+	}
+	opts := func(spec *playbook.StepSpec) steps.Options {
+		// As the engine: the step's timeout, else settings.step_timeout, else --timeout.
+		t := spec.Timeout
+		if t == 0 {
+			t = p.Settings.StepTimeout
+		}
+		if t == 0 {
+			t = timeout
+		}
+		return steps.Options{Become: become, Timeout: t}
+	}
+	doc.Live = runLive(ctx, doc.jobs, doc.Settings.Forks, dial, opts, newRedactor(p.Secrets()))
+	attachChecks(doc)
+}
+
+// attachChecks puts each previewed host's live marks on its steps.
+func attachChecks(doc *planDoc) {
+	byHost := map[string]liveHost{}
+	for _, h := range doc.Live.Hosts {
+		byHost[h.Host] = h
+	}
+	for i, hp := range doc.Previews {
+		lh, ok := byHost[hp.Host]
+		if !ok || len(lh.Steps) != len(hp.Steps) {
+			continue
+		}
+		for k := range hp.Steps {
+			c := lh.Steps[k]
+			doc.Previews[i].Steps[k].Check = &c
+		}
+	}
+}
+
+// liveJobFor evaluates one host's steps for --live, as previewHost does.
+func liveJobFor(in planInput, hd playbook.HostData, hf map[string]any, red redactor) (liveJob, error) {
+	j := liveJob{host: hd.Name, facts: hf}
+	if hd.Stage != nil {
+		j.stage = hd.Stage.Name
+	}
+	ctx, err := in.p.HostContext(hd, hf)
+	if err != nil {
+		return j, err
+	}
+	for _, s := range in.p.Steps {
+		spec, d := s.Evaluate(ctx)
+		ls := liveStep{kind: s.Kind, name: s.Name}
+		switch {
+		case d.HasErrors():
+			ls.err = red.s(firstError(d))
+		case spec.Skip:
+			ls.skip = red.s(whenReason(s.When, hf))
+		default:
+			ls.spec = spec
+		}
+		j.steps = append(j.steps, ls)
+	}
+	return j, nil
 }
 
 // cachedFacts is --cached: every target's facts from the cache, whatever their
@@ -190,6 +305,7 @@ type planInput struct {
 	host        string // --host
 	allHosts    bool   // -v
 	cached      bool
+	live        bool // evaluate every planned host's steps for --live
 	previewer   commandPreviewer
 }
 
@@ -317,6 +433,20 @@ func buildPlan(in planInput) (*planDoc, hcl.Diagnostics, error) {
 		hp.Stage = ref.Name
 		doc.Previews = append(doc.Previews, hp)
 		diags = append(diags, onHost(d, name)...)
+	}
+	if in.live {
+		for _, st := range plan.Stages {
+			for _, name := range st.Hosts {
+				ref := stageOf[name]
+				hd := hostData(byName[name])
+				hd.Stage = &ref
+				j, err := liveJobFor(in, hd, factsOf[name], red)
+				if err != nil {
+					return nil, nil, err
+				}
+				doc.jobs = append(doc.jobs, j)
+			}
+		}
 	}
 	for _, s := range p.Rollback {
 		doc.Rollback = append(doc.Rollback, s.Kind+" "+s.Name)

@@ -1,18 +1,25 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/drover-sh/drover/facts"
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/playbook"
+	"github.com/drover-sh/drover/steps"
 	"github.com/drover-sh/drover/transport"
 )
 
@@ -320,42 +327,73 @@ func TestPlanEmptyPattern(t *testing.T) {
 	}
 }
 
-func TestSpecPreviewer(t *testing.T) {
+// The preview prints the steps package's exact command lines, quoted as they run,
+// for the backend the host's facts name.
+func TestStepsPreviewer(t *testing.T) {
 	yes := true
-	hf := map[string]any{"package_manager": "apt", "init_system": "systemd"}
+	apt := map[string]any{"package_manager": "apt", "init_system": "systemd"}
+	dnfSysv := map[string]any{"package_manager": "dnf", "init_system": "sysv"}
+	const aptInstall = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --allow-downgrades "
 	tests := []struct {
-		spec playbook.StepSpec
-		want []string
+		name  string
+		spec  playbook.StepSpec
+		facts map[string]any
+		want  []string
 	}{
-		{playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", Version: "1.2", State: "present"}}, []string{"install package nginx version 1.2 (apt)"}},
-		{playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", State: "present"}}, []string{"install package nginx (any version) (apt)"}},
-		{playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", State: "latest"}}, []string{"upgrade package nginx to the latest version (apt)"}},
-		{playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", State: "absent"}}, []string{"remove package nginx (apt)"}},
-		{playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "nginx", State: "reloaded", Enabled: &yes}},
-			[]string{"service nginx: reloaded (systemd)", "enable service nginx at boot (systemd)"}},
-		{playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"a", "b"}, Noop: true}},
-			[]string{"puppet agent --onetime --no-daemonize --tags a,b --noop"}},
-		{playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "disable", Reason: "drover's run"}},
+		{"apt pinned", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", Version: "1.2", State: "present"}}, apt,
+			[]string{aptInstall + "nginx=1.2"}},
+		// A version with a shell metacharacter the validator allows (~) is quoted.
+		{"apt quoted", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "demo-web", Version: "2.0~rc1"}}, apt,
+			[]string{aptInstall + "'demo-web=2.0~rc1'"}},
+		{"apt absent", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "nginx", State: "absent"}}, apt,
+			[]string{"DEBIAN_FRONTEND=noninteractive apt-get remove -y -q -o DPkg::Lock::Timeout=60 nginx"}},
+		{"systemd", playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "nginx", State: "reloaded", Enabled: &yes}}, apt,
+			[]string{"systemctl enable nginx", "systemctl reload nginx"}},
+		{"sysv", playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "demo-web", State: "restarted"}}, dnfSysv,
+			[]string{"if command -v service >/dev/null 2>&1; then service demo-web restart; else /etc/init.d/demo-web restart; fi"}},
+		{"puppet run", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"a", "b"}, Noop: true}}, apt,
+			[]string{"puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --noop --tags a,b"}},
+		{"puppet disable", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "disable", Reason: "drover's run"}}, apt,
 			[]string{`puppet agent --disable 'drover'"'"'s run'`}},
-		{playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Manifest: "/srv/site.pp"}}, []string{"puppet apply /srv/site.pp"}},
-		{playbook.StepSpec{Command: &playbook.CommandSpec{Run: "make install", Creates: "/usr/bin/x"}},
-			[]string{"make install", "(skipped when /usr/bin/x exists)"}},
-		{playbook.StepSpec{Upload: &playbook.UploadSpec{Source: "/a", Destination: "/b", Mode: 0o600, Owner: "root"}},
-			[]string{"upload /a -> /b (mode 0600, owner root)"}},
-		{playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "abc", HasContent: true, Destination: "/b"}},
-			[]string{"upload 3 bytes of inline content -> /b (mode 0644)"}},
-		{playbook.StepSpec{Patch: &playbook.PatchSpec{SecurityOnly: true, Exclude: []string{"kernel"}}},
+		{"puppet apply", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Manifest: "/srv/site.pp"}}, apt,
+			[]string{"upload /srv/site.pp -> " + manifestPath, "puppet apply --detailed-exitcodes --color=false " + manifestPath}},
+		{"command creates", playbook.StepSpec{Command: &playbook.CommandSpec{Run: "make install", Creates: "/usr/bin/my x"}}, apt,
+			[]string{"test -e '/usr/bin/my x'   (skipped when this succeeds)", "make install"}},
+		{"upload", playbook.StepSpec{Upload: &playbook.UploadSpec{Source: "/a", Destination: "/b c", Mode: 0o600, Owner: "root"}}, apt,
+			[]string{"upload /a -> '/b c' (mode 0600, owner root, unless the host has the same sha256, mode and owner)"}},
+		{"upload content", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "abc", HasContent: true, Destination: "/b"}}, apt,
+			[]string{"upload 3 bytes of inline content -> /b (mode 0644, unless the host has the same sha256, mode and owner)"}},
+		{"patch", playbook.StepSpec{Patch: &playbook.PatchSpec{SecurityOnly: true, Exclude: []string{"kernel"}}}, apt,
 			[]string{"apply security updates (apt), excluding kernel"}},
-		{playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, []string{"reboot if the system requires it, then wait for SSH to return"}},
+		{"reboot", playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt,
+			[]string{"reboot if the system requires it, then wait for SSH to return"}},
 	}
 	for _, tt := range tests {
-		got, err := specPreviewer{}.Commands(&tt.spec, hf)
-		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("Commands = %q, %v; want %q", got, err, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := stepsPreviewer{}.Commands(&tt.spec, tt.facts)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("Commands = %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
-	if _, err := (specPreviewer{}).Commands(&playbook.StepSpec{}, hf); err == nil {
-		t.Error("an empty spec previewed without error")
+	refused := []struct {
+		name  string
+		spec  playbook.StepSpec
+		facts map[string]any
+		want  string
+	}{
+		{"empty", playbook.StepSpec{}, apt, "nothing to preview"},
+		{"no package_manager fact", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "x"}}, map[string]any{}, `package manager ""`},
+		{"unknown init system", playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "x", State: "started"}}, map[string]any{"init_system": "upstart"}, `init system "upstart"`},
+		{"bad package name", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "x; rm -rf /"}}, apt, "invalid input"},
+		{"bad puppet tag", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"a b"}}}, apt, "invalid input"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := (stepsPreviewer{}).Commands(&tt.spec, tt.facts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v, want it to mention %q", err, tt.want)
+			}
+		})
 	}
 }
 
@@ -394,5 +432,322 @@ func TestRedactor(t *testing.T) {
 	r := newRedactor([]string{"abc", "abcdef"})
 	if got := r.s("x abcdef y abc"); got != "x (sensitive) y (sensitive)" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// checkHostFake is a host as plan --live sees it: it answers the read-only
+// queries of the steps package from its state and records every command, so a
+// test can assert that nothing else (a change) was ever sent.
+type checkHostFake struct {
+	version  string // installed demo-web; "" not installed
+	running  bool   // the service
+	noInitd  bool   // the service does not exist
+	puppetRC int    // exit status of puppet agent --noop
+	disabled bool   // puppet agent disabled
+	fileSum  string // sha256 of the upload destination; "" missing
+	exists   bool   // command's creates path exists
+	err      error  // every Run fails with this
+
+	mu   sync.Mutex
+	cmds []string
+}
+
+// queryMarkers identify the read-only commands a check may send.
+var queryMarkers = []string{"dpkg-query -W", "systemctl show", "echo exists=yes", "puppet agent --onetime", "puppet config print", "sha256sum -- ", "test -e "}
+
+func (f *checkHostFake) Run(_ context.Context, cmd *transport.Command) (*transport.Result, error) {
+	f.mu.Lock()
+	f.cmds = append(f.cmds, cmd.Cmd)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	c := cmd.Cmd
+	switch {
+	case strings.Contains(c, "dpkg-query -W"):
+		out := ""
+		installed := "(none)"
+		if f.version != "" {
+			out, installed = "install ok installed\t"+f.version+"\n", f.version
+		}
+		return &transport.Result{Stdout: []byte(out + "demo-web:\n  Installed: " + installed + "\n  Candidate: 3.0\n")}, nil
+	case strings.Contains(c, "systemctl show"):
+		load, active := "loaded", "inactive"
+		if f.noInitd {
+			load = "not-found"
+		}
+		if f.running {
+			active = "active"
+		}
+		return &transport.Result{Stdout: []byte("LoadState=" + load + "\nActiveState=" + active + "\nSubState=x\nUnitFileState=enabled\n")}, nil
+	case strings.Contains(c, "echo exists=yes"):
+		out := "status=3\nenabled=yes\n"
+		if f.running {
+			out = "status=0\nenabled=yes\n"
+		}
+		if !f.noInitd {
+			out = "exists=yes\n" + out
+		}
+		return &transport.Result{Stdout: []byte(out)}, nil
+	case strings.Contains(c, "puppet agent --onetime"):
+		if !strings.Contains(c, "--noop") {
+			return &transport.Result{ExitCode: 99}, nil // a real run: the test fails on the command list
+		}
+		return &transport.Result{ExitCode: f.puppetRC, Stdout: []byte("@@summary\nversion:\n  config: 42\nresources:\n  changed: 0\n  out_of_sync: 3\n  failed: 0\n")}, nil
+	case strings.Contains(c, "puppet config print"):
+		return &transport.Result{}, nil // Debian's default paths
+	case strings.Contains(c, "@@applying"): // puppet status
+		if f.disabled {
+			return &transport.Result{Stdout: []byte("@@disabled\n{\"disabled_message\":\"maintenance\"}\n")}, nil
+		}
+		return &transport.Result{}, nil
+	case strings.Contains(c, "sha256sum -- "):
+		if f.fileSum == "" {
+			return &transport.Result{}, nil
+		}
+		return &transport.Result{Stdout: []byte(f.fileSum + "\n644 root\n")}, nil
+	case strings.HasPrefix(c, "test -e "):
+		if f.exists {
+			return &transport.Result{}, nil
+		}
+		return &transport.Result{ExitCode: 1}, nil
+	}
+	return &transport.Result{}, nil
+}
+
+func (f *checkHostFake) Upload(context.Context, io.Reader, string, fs.FileMode, *transport.Become) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cmds = append(f.cmds, "UPLOAD")
+	return nil
+}
+
+func (f *checkHostFake) Close() error { return nil }
+
+// changes are the commands sent that are not read-only queries.
+func (f *checkHostFake) changes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.cmds {
+		query := slices.ContainsFunc(queryMarkers, func(m string) bool { return strings.Contains(c, m) }) ||
+			strings.Contains(c, "@@applying")
+		// A puppet agent run is a query only with --noop.
+		if !query || (strings.Contains(c, "puppet agent --onetime") && !strings.Contains(c, "--noop")) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestCheckStep(t *testing.T) {
+	sum := sha256.Sum256([]byte("hello\n"))
+	hello := hex.EncodeToString(sum[:])
+	apt := map[string]any{"package_manager": "apt", "init_system": "sysv"}
+	pkg := func(v string) *playbook.StepSpec {
+		return &playbook.StepSpec{Package: &playbook.PackageSpec{Name: "demo-web", Version: v}}
+	}
+	svc := func(state string) *playbook.StepSpec {
+		return &playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "demo-web", State: state}}
+	}
+	upload := &playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "hello\n", HasContent: true, Destination: "/etc/x.conf"}}
+	tests := []struct {
+		name    string
+		host    *checkHostFake
+		spec    *playbook.StepSpec
+		facts   map[string]any
+		earlier bool
+		want    stepCheck
+	}{
+		{"package older", &checkHostFake{version: "1.0"}, pkg("2.0"), apt, false, stepCheck{Mark: markWouldChange, Detail: "1.0 -> 2.0"}},
+		{"package at target", &checkHostFake{version: "2.0"}, pkg("2.0"), apt, false, stepCheck{Mark: markNoChange, Detail: "2.0"}},
+		{"package missing", &checkHostFake{}, pkg("2.0"), apt, false, stepCheck{Mark: markWouldChange, Detail: "absent -> 2.0"}},
+		{"package latest", &checkHostFake{version: "2.0"}, &playbook.StepSpec{Package: &playbook.PackageSpec{Name: "demo-web", State: "latest"}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "2.0 -> 3.0"}},
+		{"package no backend", &checkHostFake{}, pkg("2.0"), map[string]any{"package_manager": "pacman"}, false,
+			stepCheck{Mark: markError, Error: `unsupported: package manager "pacman" (want apt, dnf, yum, zypper or apk)`}},
+		{"service restart", &checkHostFake{running: true}, svc("restarted"), apt, false, stepCheck{Mark: markWouldChange, Detail: "restarted"}},
+		{"service started already", &checkHostFake{running: true}, svc("started"), apt, false, stepCheck{Mark: markNoChange, Detail: "running, enabled"}},
+		{"service stopped, start", &checkHostFake{}, svc("started"), apt, false, stepCheck{Mark: markWouldChange, Detail: "started"}},
+		{"systemd", &checkHostFake{running: true}, svc("stopped"), map[string]any{"init_system": "systemd"}, false, stepCheck{Mark: markWouldChange, Detail: "stopped"}},
+		{"service missing", &checkHostFake{noInitd: true}, svc("restarted"), apt, false,
+			stepCheck{Mark: markError, Error: "service demo-web: not found on this host (sysv)"}},
+		{"service missing after a change", &checkHostFake{noInitd: true}, svc("restarted"), apt, true,
+			stepCheck{Mark: markNotChecked, Detail: "service not found yet; an earlier step would change the host first"}},
+		{"puppet noop changes", &checkHostFake{puppetRC: 2}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"web"}}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "0 changed, 3 out of sync, 0 failed"}},
+		{"puppet noop in sync", &checkHostFake{}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run"}}, apt, false,
+			stepCheck{Mark: markNoChange, Detail: "no changes: 0 changed, 3 out of sync, 0 failed"}},
+		{"puppet noop fails", &checkHostFake{puppetRC: 4}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run"}}, apt, false,
+			stepCheck{Mark: markError, Error: "puppet run: failures (exit 4): 0 changed, 3 out of sync, 0 failed: "}},
+		{"puppet disable", &checkHostFake{}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "disable", Reason: "r"}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "disabled"}},
+		{"puppet enable when disabled", &checkHostFake{disabled: true}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "enable"}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "enabled"}},
+		{"puppet apply", &checkHostFake{}, &playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Manifest: "/x.pp"}}, apt, false,
+			stepCheck{Mark: markNotChecked, Detail: "puppet apply needs the manifest uploaded, so it is not checked"}},
+		{"command", &checkHostFake{}, &playbook.StepSpec{Command: &playbook.CommandSpec{Run: "rm -rf /srv/x"}}, apt, false,
+			stepCheck{Mark: markWouldRun, Detail: "not run in check mode"}},
+		{"command creates exists", &checkHostFake{exists: true}, &playbook.StepSpec{Command: &playbook.CommandSpec{Run: "make", Creates: "/bin/x"}}, apt, false,
+			stepCheck{Mark: markSkipped, Detail: "/bin/x exists"}},
+		{"command creates missing", &checkHostFake{}, &playbook.StepSpec{Command: &playbook.CommandSpec{Run: "make", Creates: "/bin/x"}}, apt, false,
+			stepCheck{Mark: markWouldRun, Detail: "/bin/x is missing; not run in check mode"}},
+		{"upload same", &checkHostFake{fileSum: hello}, upload, apt, false, stepCheck{Mark: markNoChange, Detail: "same sha256, mode and owner"}},
+		{"upload differs", &checkHostFake{fileSum: strings.Repeat("0", 64)}, upload, apt, false, stepCheck{Mark: markWouldChange, Detail: "content differs"}},
+		{"upload missing", &checkHostFake{}, upload, apt, false, stepCheck{Mark: markWouldChange, Detail: "/etc/x.conf does not exist"}},
+		{"patch", &checkHostFake{}, &playbook.StepSpec{Patch: &playbook.PatchSpec{}}, apt, false, stepCheck{Mark: markNotChecked, Detail: "patch is not checked in check mode"}},
+		{"connection lost", &checkHostFake{err: transport.ErrConnLost}, pkg("2.0"), apt, false,
+			stepCheck{Mark: markError, Error: "package demo-web: status: " + transport.ErrConnLost.Error()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := checkStep(context.Background(), tt.host, tt.spec, tt.facts, steps.Options{}, tt.earlier)
+			if got != tt.want {
+				t.Errorf("checkStep = %+v\nwant         %+v", got, tt.want)
+			}
+			if ch := tt.host.changes(); len(ch) > 0 {
+				t.Errorf("check mode sent changes: %q", ch)
+			}
+		})
+	}
+}
+
+// liveHarness is planHarness whose hosts answer the live checks: h1 has
+// demo-web 1.0, h2 2.0 (the target), h3 none and h6 loses its connection.
+func liveHarness(t *testing.T) (*harness, map[string]*checkHostFake) {
+	fakes := map[string]*checkHostFake{
+		"h1": {version: "1.0", running: true},
+		"h2": {version: "2.0", running: true},
+		"h3": {noInitd: true},
+		"h6": {err: fmt.Errorf("reading output: %w", transport.ErrConnLost)},
+	}
+	h := planHarness(t)
+	for name, f := range fakes {
+		h.conn.hosts[name] = &fakeHost{run: f.Run}
+	}
+	return h, fakes
+}
+
+func TestPlanLiveGolden(t *testing.T) {
+	tests := []struct {
+		golden string
+		args   []string
+	}{
+		{"plan-live.txt", nil},
+		{"plan-live.json", []string{"--json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			h, fakes := liveHarness(t)
+			args := append(append([]string{"plan", "testdata/plan/web.hcl", "--live", "-i", planInventory}, sshConfigNone...), tt.args...)
+			if code := h.run(t, args...); code != exitHostsFailed {
+				t.Fatalf("exit %d, want 1\n%s", code, h.stderrString())
+			}
+			golden(t, tt.golden, h.stdout.Bytes())
+			for name, f := range fakes {
+				if ch := f.changes(); len(ch) > 0 {
+					t.Errorf("%s: plan --live sent changes: %q", name, ch)
+				}
+				if name != "h6" && len(f.cmds) == 0 {
+					t.Errorf("%s was not asked", name)
+				}
+			}
+		})
+	}
+}
+
+// The JSON marks are data a script can act on: per host and per step, and
+// on the previewed host's steps.
+func TestPlanLiveJSON(t *testing.T) {
+	h, _ := liveHarness(t)
+	h.run(t, append([]string{"plan", "testdata/plan/web.hcl", "--live", "--json", "-i", planInventory}, sshConfigNone...)...)
+	var doc planDoc
+	if err := json.Unmarshal(h.stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, h.stdout.String())
+	}
+	if doc.Live == nil {
+		t.Fatal("no live section")
+	}
+	got := map[string]string{}
+	for _, lh := range doc.Live.Hosts {
+		var marks []string
+		for _, s := range lh.Steps {
+			marks = append(marks, s.Kind+"="+s.Mark+"("+s.Detail+s.Error+")")
+		}
+		got[lh.Host] = lh.Status + ": " + strings.Join(marks, " ")
+	}
+	lost := "package demo-web: status: reading output: " + transport.ErrConnLost.Error()
+	want := map[string]string{
+		"h1": "would change: package=would change(1.0 -> 2.0) service=would change(restarted) command=would run(not run in check mode)",
+		// The smoke command would run, but a command alone is not a change.
+		"h2": `no change: package=no change(2.0) service=skipped(when is false: facts.init_system = "sysv") command=would run(not run in check mode)`,
+		"h3": "would change: package=would change(absent -> 2.0) service=not checked(service not found yet; an earlier step would change the host first) command=would run(not run in check mode)",
+		// The host stops at its first failure, as in a run.
+		"h6": "error: package=error(" + lost + ") service=not checked(an earlier check failed) command=not checked(an earlier check failed)",
+	}
+	for host, w := range want {
+		if got[host] != w {
+			t.Errorf("%s:\n got  %s\n want %s", host, got[host], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("checked %v, want h1 h2 h3 h6", got)
+	}
+	l := doc.Live
+	if !slices.Equal(l.WouldChange, []string{"h1", "h3"}) || !slices.Equal(l.NoChange, []string{"h2"}) || !slices.Equal(l.Errors, []string{"h6"}) {
+		t.Errorf("would change %v, no change %v, errors %v; want [h1 h3] [h2] [h6]", l.WouldChange, l.NoChange, l.Errors)
+	}
+	if l.Hosts[3].Error != lost {
+		t.Errorf("h6 error %q, want %q", l.Hosts[3].Error, lost)
+	}
+	p := doc.Previews[0]
+	if c := p.Steps[0].Check; c == nil || c.Mark == "" {
+		t.Errorf("previewed host %s: step without a check: %+v", p.Host, p.Steps[0])
+	}
+}
+
+// Without --live nothing beyond fact gathering is sent; with --cached, --live is refused.
+func TestPlanLiveFlags(t *testing.T) {
+	h, fakes := liveHarness(t)
+	h.run(t, append([]string{"plan", "testdata/plan/web.hcl", "-i", planInventory}, sshConfigNone...)...)
+	for name, f := range fakes {
+		if len(f.cmds) != 0 {
+			t.Errorf("plan without --live ran %q on %s", f.cmds, name)
+		}
+	}
+	if strings.Contains(h.stdout.String(), "Live check") {
+		t.Errorf("live section without --live:\n%s", h.stdout.String())
+	}
+	h, _ = liveHarness(t)
+	code := h.run(t, append([]string{"plan", "testdata/plan/web.hcl", "--live", "--cached", "-i", planInventory}, sshConfigNone...)...)
+	if code != exitBadInput || !strings.Contains(h.stderrString(), "--cached never connects; it cannot go with --live") {
+		t.Errorf("exit %d, stderr %q", code, h.stderrString())
+	}
+}
+
+// --live with every host at the target and a clean check: exit 0, all no change.
+func TestPlanLiveNoChange(t *testing.T) {
+	dir := t.TempDir()
+	pb := filepath.Join(dir, "pb.hcl")
+	src := "playbook \"p\" {}\nsteps {\n  package \"demo-web\" { version = \"2.0\" }\n}\n"
+	if err := os.WriteFile(pb, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(map[string]*fakeHost{})
+	hosts := map[string]*checkHostFake{"h1": {version: "2.0"}, "h2": {version: "2.0"}}
+	for n, f := range hosts {
+		h.conn.hosts[n] = &fakeHost{run: f.Run}
+	}
+	seedCache(t, h, map[string]facts.Facts{"h1": planFacts()["h1"], "h2": planFacts()["h2"]})
+	code := h.run(t, append([]string{"plan", pb, "--live", "-i", "h1,h2"}, sshConfigNone...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, h.stderrString())
+	}
+	out := h.stdout.String()
+	for _, want := range []string{"Live check: 2 hosts asked in check mode, nothing changed: 0 would change, 2 no change, 0 errors",
+		"h1  no change\n", "package \"demo-web\": no change: 2.0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

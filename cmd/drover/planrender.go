@@ -24,6 +24,38 @@ type planDoc struct {
 	Stages      []planStage       `json:"stages"`
 	Previews    []hostPreview     `json:"previews"` // step previews of the shown hosts
 	Rollback    []string          `json:"rollback,omitempty"`
+	// Live is what the hosts said would change (--live only).
+	Live *liveDoc `json:"live,omitempty"`
+
+	jobs []liveJob // every targeted host's evaluated steps, for --live
+}
+
+// liveDoc is plan --live: each targeted host's steps checked in check mode.
+type liveDoc struct {
+	Hosts       []liveHost `json:"hosts"`        // stage order
+	WouldChange []string   `json:"would_change"` // hosts with a step that would change or run
+	NoChange    []string   `json:"no_change"`
+	Errors      []string   `json:"errors"` // a check failed, or the host could not be reached
+}
+
+// liveHost is one host's check: status is "would change", "no change", "error"
+// or "unreachable".
+type liveHost struct {
+	Host   string      `json:"host"`
+	Stage  string      `json:"stage"`
+	Status string      `json:"status"`
+	Error  string      `json:"error,omitempty"`
+	Steps  []stepCheck `json:"steps"`
+}
+
+// stepCheck is one step's mark: would change, no change, would run, not
+// checked, skipped or error, with the detail ("1.0 -> 2.0").
+type stepCheck struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Mark   string `json:"mark"`
+	Detail string `json:"detail,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 type planSettings struct {
@@ -93,6 +125,8 @@ type actionPreview struct {
 	Reason   string   `json:"reason,omitempty"`
 	Timeout  string   `json:"timeout,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// Check is the step's live mark on this host (--live only).
+	Check *stepCheck `json:"check,omitempty"`
 }
 
 func (a actionPreview) title() string {
@@ -177,6 +211,9 @@ func renderPlan(w io.Writer, pal *palette, d *planDoc) error {
 	}
 	for _, hp := range d.Previews {
 		renderHostPreview(&b, pal, hp)
+	}
+	if d.Live != nil {
+		renderLive(&b, pal, d.Live)
 	}
 	if len(d.Rollback) > 0 {
 		fmt.Fprintf(&b, "\n%s %s (evaluated on a failed host, with what it had before)\n",
@@ -277,6 +314,51 @@ func renderAction(b *strings.Builder, pal *palette, indent string, a actionPrevi
 		fmt.Fprintf(b, "%s%s\n", indent, head)
 		for _, c := range a.Commands {
 			fmt.Fprintf(b, "%s  - %s\n", pad, c)
+		}
+	}
+	if a.Check != nil {
+		fmt.Fprintf(b, "%s  = %s\n", pad, checkText(pal, *a.Check))
+	}
+}
+
+// checkText is a live mark with its detail: "would change: 1.0 -> 2.0".
+func checkText(pal *palette, c stepCheck) string {
+	st := statusFailed
+	switch c.Mark {
+	case markNoChange:
+		st = statusOK
+	case markSkipped, markNotChecked:
+		st = statusSkipped
+	case markWouldChange, markWouldRun:
+		st = statusUnreachable // the warning colour: not a failure
+	}
+	text := pal.status(st, c.Mark)
+	switch {
+	case c.Error != "":
+		text += ": " + c.Error
+	case c.Detail != "":
+		text += ": " + c.Detail
+	}
+	return text
+}
+
+// renderLive prints every checked host, its status, and each step's mark.
+func renderLive(b *strings.Builder, pal *palette, l *liveDoc) {
+	fmt.Fprintf(b, "\n%s %s asked in check mode, nothing changed: %d would change, %d no change, %s\n",
+		pal.bold.Sprint("Live check:"), plural(len(l.Hosts), "host"), len(l.WouldChange), len(l.NoChange), plural(len(l.Errors), "error"))
+	width := 0
+	for _, h := range l.Hosts {
+		width = max(width, len(h.Host))
+	}
+	for _, h := range l.Hosts {
+		head := checkText(pal, stepCheck{Mark: h.Status})
+		if h.Status == statusUnreachable {
+			head = pal.status(statusUnreachable, h.Status) + ": " + h.Error
+		}
+		fmt.Fprintf(b, "  %-*s  %s\n", width, h.Host, head)
+		for _, s := range h.Steps {
+			a := actionPreview{Kind: s.Kind, Name: s.Name}
+			fmt.Fprintf(b, "  %-*s    %s: %s\n", width, "", a.title(), checkText(pal, s))
 		}
 	}
 }

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,63 +16,47 @@ import (
 	"al.essio.dev/pkg/shellescape"
 	"github.com/drover-sh/drover/facts"
 	"github.com/drover-sh/drover/playbook"
+	"github.com/drover-sh/drover/steps"
+	"github.com/drover-sh/drover/transport"
 )
 
 // commandPreviewer turns one step, evaluated for one host, into the lines `plan`
 // shows for it: the commands the step would run there. hostFacts pick the backend
-// (package_manager, init_system). The steps package is to provide the real one,
-// printing the exact remote command lines; until then specPreviewer describes the
-// step's spec. An error (an invalid name, an unsupported backend) is shown on the
-// step and makes the plan fail.
+// (package_manager, init_system). An error (an invalid name, an unsupported
+// backend) is shown on the step and makes the plan fail.
 type commandPreviewer interface {
 	Commands(spec *playbook.StepSpec, hostFacts map[string]any) ([]string, error)
 }
 
-// specPreviewer describes what a step asks for, one clear line per action, with
-// the backend the host's facts name.
-type specPreviewer struct{}
+// stepsPreviewer prints the exact command lines the steps package runs for a
+// step, shell-quoted as they go over the wire, with the backend the host's facts
+// name. It mirrors stages.DefaultSteps' mapping from StepSpec to steps actions.
+type stepsPreviewer struct{}
 
-func (specPreviewer) Commands(s *playbook.StepSpec, hostFacts map[string]any) ([]string, error) {
-	via := func(fact string) string {
-		if v, ok := facts.Facts(hostFacts).Get(fact); ok {
-			if str, ok := v.(string); ok && str != "" {
-				return " (" + str + ")"
-			}
-		}
-		return ""
-	}
+// specPreviewer is the name run.go still uses for the previewer; it is the real
+// one now.
+type specPreviewer = stepsPreviewer
+
+func (stepsPreviewer) Commands(s *playbook.StepSpec, hostFacts map[string]any) ([]string, error) {
 	switch {
 	case s.Package != nil:
-		p := s.Package
-		switch p.State {
-		case "latest":
-			return []string{"upgrade package " + p.Name + " to the latest version" + via("package_manager")}, nil
-		case "absent":
-			return []string{"remove package " + p.Name + via("package_manager")}, nil
+		pm, err := steps.PackageManagerFor(planFact(hostFacts, "package_manager"))
+		if err != nil {
+			return nil, fmt.Errorf("package %s: %w", s.Package.Name, err)
 		}
-		if p.Version != "" {
-			return []string{"install package " + p.Name + " version " + p.Version + via("package_manager")}, nil
-		}
-		return []string{"install package " + p.Name + " (any version)" + via("package_manager")}, nil
+		return pm.Commands(planPackageAction(s.Package))
 	case s.Service != nil:
-		sv := s.Service
-		var out []string
-		if sv.State != "" {
-			out = append(out, "service "+sv.Name+": "+sv.State+via("init_system"))
+		sm, err := steps.ServiceManagerFor(planFact(hostFacts, "init_system"))
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Service.Name, err)
 		}
-		if sv.Enabled != nil {
-			word := "disable"
-			if *sv.Enabled {
-				word = "enable"
-			}
-			out = append(out, word+" service "+sv.Name+" at boot"+via("init_system"))
-		}
-		return out, nil
+		return sm.Commands(planServiceAction(s.Service))
 	case s.Puppet != nil:
-		return []string{puppetLine(s.Puppet)}, nil
+		return puppetCommands(s.Puppet)
 	case s.Command != nil:
 		if s.Command.Creates != "" {
-			return []string{s.Command.Run, "(skipped when " + s.Command.Creates + " exists)"}, nil
+			// The engine tests for creates first and runs the line only when it is missing.
+			return []string{"test -e " + shellescape.Quote(s.Command.Creates) + "   (skipped when this succeeds)", s.Command.Run}, nil
 		}
 		return []string{s.Command.Run}, nil
 	case s.Upload != nil:
@@ -74,19 +65,18 @@ func (specPreviewer) Commands(s *playbook.StepSpec, hostFacts map[string]any) ([
 		if u.HasContent {
 			src = strconv.Itoa(len(u.Content)) + " bytes of inline content"
 		}
-		mode := u.Mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		line := fmt.Sprintf("upload %s -> %s (mode %04o", src, u.Destination, uint32(mode))
+		line := fmt.Sprintf("upload %s -> %s (mode %04o", src, shellescape.Quote(u.Destination), uint32(uploadMode(u)))
 		if u.Owner != "" {
 			line += ", owner " + u.Owner
 		}
-		return []string{line + ")"}, nil
+		return []string{line + ", unless the host has the same sha256, mode and owner)"}, nil
 	case s.Patch != nil:
-		line := "upgrade all packages" + via("package_manager")
+		line := "upgrade all packages"
 		if s.Patch.SecurityOnly {
-			line = "apply security updates" + via("package_manager")
+			line = "apply security updates"
+		}
+		if pm := planFact(hostFacts, "package_manager"); pm != "" {
+			line += " (" + pm + ")"
 		}
 		if len(s.Patch.Exclude) > 0 {
 			line += ", excluding " + strings.Join(s.Patch.Exclude, ", ")
@@ -101,32 +91,298 @@ func (specPreviewer) Commands(s *playbook.StepSpec, hostFacts map[string]any) ([
 	return nil, fmt.Errorf("step %s %q: nothing to preview", s.Kind, s.Name)
 }
 
-func puppetLine(p *playbook.PuppetSpec) string {
+// planPackageAction and planServiceAction map a step to its steps action exactly as
+// stages.DefaultSteps does, so the preview and the check describe the run.
+func planPackageAction(p *playbook.PackageSpec) steps.PackageAction {
+	return steps.PackageAction{Name: p.Name, Version: p.Version, State: p.State}
+}
+
+func planServiceAction(s *playbook.ServiceSpec) steps.ServiceAction {
+	return steps.ServiceAction{Name: s.Name, State: s.State, Enabled: s.Enabled}
+}
+
+func planPuppetRun(p *playbook.PuppetSpec) steps.PuppetRun {
+	return steps.PuppetRun{Noop: p.Noop, Tags: p.Tags, Environment: p.Environment}
+}
+
+// manifestPath stands for the random name the manifest is uploaded under.
+const manifestPath = "/var/tmp/drover-manifest-RANDOM.pp"
+
+func puppetCommands(p *playbook.PuppetSpec) ([]string, error) {
+	var pp steps.Puppet
 	switch p.Action {
 	case "enable":
-		return "puppet agent --enable"
+		return []string{"puppet agent --enable"}, nil
 	case "disable":
-		if p.Reason != "" {
-			return "puppet agent --disable " + shellescape.Quote(p.Reason)
-		}
-		return "puppet agent --disable"
+		return []string{"puppet agent --disable " + shellescape.Quote(p.Reason)}, nil
 	}
-	var b strings.Builder
 	if p.Manifest != "" {
-		b.WriteString("puppet apply " + shellescape.Quote(p.Manifest))
-	} else {
-		b.WriteString("puppet agent --onetime --no-daemonize")
+		cmd, err := pp.ApplyCommand(manifestPath, planPuppetRun(p))
+		if err != nil {
+			return nil, fmt.Errorf("puppet apply: %w", err)
+		}
+		return []string{"upload " + p.Manifest + " -> " + manifestPath, cmd}, nil
 	}
-	if p.Environment != "" {
-		b.WriteString(" --environment " + shellescape.Quote(p.Environment))
+	cmd, err := pp.RunCommand(planPuppetRun(p))
+	if err != nil {
+		return nil, fmt.Errorf("puppet run: %w", err)
 	}
-	if len(p.Tags) > 0 {
-		b.WriteString(" --tags " + shellescape.Quote(strings.Join(p.Tags, ",")))
+	return []string{cmd}, nil
+}
+
+func uploadMode(u *playbook.UploadSpec) fs.FileMode {
+	if u.Mode == 0 {
+		return 0o644
 	}
-	if p.Noop {
-		b.WriteString(" --noop")
+	return u.Mode
+}
+
+// planFact is a string fact, "" when unset or not a string.
+func planFact(hostFacts map[string]any, key string) string {
+	if v, ok := facts.Facts(hostFacts).Get(key); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
 	}
-	return b.String()
+	return ""
+}
+
+// Marks of a live check (plan --live): what the step would do on the host.
+const (
+	markWouldChange = "would change" // the host is not in the step's target state
+	markNoChange    = "no change"    // the target state already holds
+	markWouldRun    = "would run"    // a command: it always runs, so it is never executed here
+	markNotChecked  = "not checked"  // no side-effect-free way to ask (patch, reboot, puppet apply)
+	markSkipped     = "skipped"      // when is false, or creates exists
+	markError       = "error"        // the check failed (or the step could not run)
+)
+
+// liveStep is one step to check on one host: evaluated, or why it is not run.
+type liveStep struct {
+	kind, name string
+	spec       *playbook.StepSpec // nil when skipped or failed to evaluate
+	skip, err  string
+}
+
+// liveJob is one host's steps for plan --live.
+type liveJob struct {
+	host, stage string
+	facts       map[string]any
+	steps       []liveStep
+}
+
+// liveDialer hands out the host's connection (one per host, from the pool).
+type liveDialer func(ctx context.Context, host string) (transport.Runner, error)
+
+// runLive asks every job's host, at most forks at once, what its steps would
+// change; it changes nothing. opts gives the options of a step (become, timeout).
+func runLive(ctx context.Context, jobs []liveJob, forks int, dial liveDialer, opts func(*playbook.StepSpec) steps.Options, red redactor) *liveDoc {
+	hosts := make([]liveHost, len(jobs))
+	idx := make([]int, len(jobs))
+	for i := range jobs {
+		idx[i] = i
+		hosts[i] = liveHost{Host: jobs[i].host, Stage: jobs[i].stage, Status: markError, Error: "not checked: interrupted", Steps: []stepCheck{}}
+	}
+	forEach(ctx, idx, max(forks, 1), func(ctx context.Context, i int) {
+		hosts[i] = checkHost(ctx, jobs[i], dial, opts, red)
+	})
+	doc := &liveDoc{Hosts: hosts, WouldChange: []string{}, NoChange: []string{}, Errors: []string{}}
+	for _, h := range hosts {
+		switch h.Status {
+		case markWouldChange:
+			doc.WouldChange = append(doc.WouldChange, h.Host)
+		case markNoChange:
+			doc.NoChange = append(doc.NoChange, h.Host)
+		default:
+			doc.Errors = append(doc.Errors, h.Host)
+		}
+	}
+	return doc
+}
+
+// checkHost checks one host's steps in order over one connection.
+func checkHost(ctx context.Context, j liveJob, dial liveDialer, opts func(*playbook.StepSpec) steps.Options, red redactor) liveHost {
+	lh := liveHost{Host: j.host, Stage: j.stage, Steps: []stepCheck{}}
+	r, err := dial(ctx, j.host)
+	if err != nil {
+		lh.Status, lh.Error = markError, red.s(err.Error())
+		if isUnreachable(err) {
+			lh.Status = statusUnreachable
+		}
+		return lh
+	}
+	changes, failed := false, false
+	for _, s := range j.steps {
+		var sc stepCheck
+		switch {
+		case failed:
+			// As in a run, a host stops at its first failure.
+			sc = stepCheck{Mark: markNotChecked, Detail: "an earlier check failed"}
+		case s.err != "":
+			sc = stepCheck{Mark: markError, Error: s.err}
+		case s.skip != "":
+			sc = stepCheck{Mark: markSkipped, Detail: s.skip}
+		default:
+			sc = checkStep(ctx, r, s.spec, j.facts, opts(s.spec), changes)
+		}
+		sc.Kind, sc.Name = s.kind, s.name
+		sc.Detail, sc.Error = red.s(sc.Detail), red.s(sc.Error)
+		switch sc.Mark {
+		case markError:
+			failed = true
+		case markWouldChange, markNotChecked:
+			changes = true
+		}
+		lh.Steps = append(lh.Steps, sc)
+	}
+	// A command that would run does not make the host "would change": it runs on
+	// every run, changed or not, and check mode cannot know what it does.
+	switch {
+	case failed:
+		lh.Status = markError
+		lh.Error = lh.Steps[slices.IndexFunc(lh.Steps, func(c stepCheck) bool { return c.Mark == markError })].Error
+	case changes:
+		lh.Status = markWouldChange
+	default:
+		lh.Status = markNoChange
+	}
+	return lh
+}
+
+// checkStep asks the host what spec would change, in check mode: the steps
+// package's dry-run (queries only), puppet agent --noop, a checksum of an
+// upload's destination. A command is never run. earlier says an earlier step on
+// this host would change it, so a service that does not exist yet may be one
+// that step installs.
+func checkStep(ctx context.Context, r transport.Runner, spec *playbook.StepSpec, hostFacts map[string]any, o steps.Options, earlier bool) stepCheck {
+	o.DryRun = true
+	var res *steps.Result
+	switch {
+	case spec.Package != nil:
+		pm, err := steps.PackageManagerFor(planFact(hostFacts, "package_manager"))
+		if err != nil {
+			return stepCheck{Mark: markError, Error: err.Error()}
+		}
+		res, _ = pm.Apply(ctx, r, planPackageAction(spec.Package), o)
+	case spec.Service != nil:
+		sm, err := steps.ServiceManagerFor(planFact(hostFacts, "init_system"))
+		if err != nil {
+			return stepCheck{Mark: markError, Error: err.Error()}
+		}
+		res, _ = sm.Apply(ctx, r, planServiceAction(spec.Service), o)
+		if res != nil && errors.Is(res.Err, steps.ErrNotFound) && earlier {
+			return stepCheck{Mark: markNotChecked, Detail: "service not found yet; an earlier step would change the host first"}
+		}
+	case spec.Puppet != nil:
+		if spec.Puppet.Manifest != "" && spec.Puppet.Action != "enable" && spec.Puppet.Action != "disable" {
+			return stepCheck{Mark: markNotChecked, Detail: "puppet apply needs the manifest uploaded, so it is not checked"}
+		}
+		res = checkPuppet(ctx, r, spec.Puppet, o)
+	case spec.Command != nil:
+		return checkCommand(ctx, r, spec.Command, o)
+	case spec.Upload != nil:
+		return checkUpload(ctx, r, spec.Upload, o)
+	case spec.Patch != nil:
+		return stepCheck{Mark: markNotChecked, Detail: "patch is not checked in check mode"}
+	case spec.Reboot != nil:
+		return stepCheck{Mark: markNotChecked, Detail: "reboot is not checked in check mode"}
+	default:
+		return stepCheck{Mark: markError, Error: "nothing to check"}
+	}
+	if res == nil {
+		return stepCheck{Mark: markError, Error: "the check returned no result"}
+	}
+	return markOf(res)
+}
+
+// markOf reads a dry-run result: changed means "would change".
+func markOf(res *steps.Result) stepCheck {
+	switch res.Status {
+	case steps.StatusOK:
+		return stepCheck{Mark: markNoChange, Detail: res.Detail}
+	case steps.StatusChanged:
+		d := strings.TrimPrefix(res.Detail, "would change")
+		d = strings.TrimPrefix(strings.TrimPrefix(d, " (noop)"), ": ")
+		return stepCheck{Mark: markWouldChange, Detail: strings.TrimPrefix(d, "would be ")}
+	case steps.StatusSkipped:
+		return stepCheck{Mark: markSkipped, Detail: res.Detail}
+	}
+	msg := res.Detail
+	if res.Err != nil {
+		msg = res.Err.Error()
+	}
+	return stepCheck{Mark: markError, Error: msg}
+}
+
+// checkPuppet: an agent run becomes --noop (o.DryRun); enable and disable
+// compare the agent's lock state.
+func checkPuppet(ctx context.Context, r transport.Runner, p *playbook.PuppetSpec, o steps.Options) *steps.Result {
+	var pp steps.Puppet
+	var res *steps.Result
+	switch p.Action {
+	case "enable":
+		res, _ = pp.Enable(ctx, r, o)
+	case "disable":
+		res, _ = pp.Disable(ctx, r, p.Reason, o)
+	default:
+		res, _ = pp.Run(ctx, r, planPuppetRun(p), o)
+	}
+	return res
+}
+
+// checkCommand never runs the command; it only tests `creates`, as the run
+// would before running it.
+func checkCommand(ctx context.Context, r transport.Runner, c *playbook.CommandSpec, o steps.Options) stepCheck {
+	if c.Creates == "" {
+		return stepCheck{Mark: markWouldRun, Detail: "not run in check mode"}
+	}
+	out, err := r.Run(ctx, &transport.Command{Cmd: "test -e " + shellescape.Quote(c.Creates), Become: o.Become, Timeout: o.Timeout})
+	if err != nil {
+		return stepCheck{Mark: markError, Error: fmt.Sprintf("command: check creates: %v", err)}
+	}
+	if out.ExitCode == 0 {
+		return stepCheck{Mark: markSkipped, Detail: c.Creates + " exists"}
+	}
+	return stepCheck{Mark: markWouldRun, Detail: c.Creates + " is missing; not run in check mode"}
+}
+
+// checkUpload compares the destination's sha256, mode and owner with what the
+// upload would write, as the run does before uploading.
+func checkUpload(ctx context.Context, r transport.Runner, u *playbook.UploadSpec, o steps.Options) stepCheck {
+	data := []byte(u.Content)
+	if !u.HasContent {
+		var err error
+		if data, err = os.ReadFile(u.Source); err != nil {
+			return stepCheck{Mark: markError, Error: fmt.Sprintf("upload: %v", err)}
+		}
+	}
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	mode := strconv.FormatUint(uint64(uploadMode(u).Perm()), 8)
+	dst := shellescape.Quote(u.Destination)
+	out, err := r.Run(ctx, &transport.Command{Become: o.Become, Timeout: o.Timeout,
+		Cmd: "sha256sum -- " + dst + " 2>/dev/null | cut -c1-64; stat -c '%a %U' -- " + dst + " 2>/dev/null"})
+	if err != nil {
+		return stepCheck{Mark: markError, Error: fmt.Sprintf("upload %s: %v", u.Destination, err)}
+	}
+	f := strings.Fields(string(out.Stdout))
+	if len(f) != 3 {
+		return stepCheck{Mark: markWouldChange, Detail: u.Destination + " does not exist"}
+	}
+	var diff []string
+	if f[0] != want {
+		diff = append(diff, "content differs")
+	}
+	if f[1] != mode {
+		diff = append(diff, "mode "+f[1]+" -> "+mode)
+	}
+	if u.Owner != "" && f[2] != u.Owner {
+		diff = append(diff, "owner "+f[2]+" -> "+u.Owner)
+	}
+	if len(diff) == 0 {
+		return stepCheck{Mark: markNoChange, Detail: "same sha256, mode and owner"}
+	}
+	return stepCheck{Mark: markWouldChange, Detail: strings.Join(diff, ", ")}
 }
 
 // checkLine describes a check or action (before, health, after, gate).
