@@ -18,11 +18,9 @@ import (
 
 // execFlags are exec's own flags.
 func execFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "batch", Usage: "run in batches of `N` hosts or P% of the selected hosts (rounded up); batch k+1 starts when batch k has finished"},
-		&cli.DurationFlag{Name: "batch-sleep", Usage: "wait `D` between batches"},
+	return append(batchFlags(),
 		&cli.BoolFlag{Name: "group", Usage: "print each host's output whole when it finishes, instead of line by line as it arrives"},
-	}
+	)
 }
 
 // execResult is one host's outcome, and its element of the JSON "hosts" array.
@@ -112,11 +110,8 @@ func execAction(c *cli.Context, e *env) error {
 	}
 	// As ssh does: the words are joined with spaces and the remote shell parses them.
 	command := strings.Join(remote, " ")
-	if c.Duration("batch-sleep") < 0 {
-		return badInput(o.cmd, "--batch-sleep must not be negative, got %s", c.Duration("batch-sleep"))
-	}
-	if _, err := parseBatch(c.String("batch"), 1); err != nil {
-		return &badInputError{Cmd: o.cmd, Err: err}
+	if err := checkBatchFlags(c, o); err != nil {
+		return err
 	}
 
 	src, err := newFactSource(c, e, o)
@@ -176,26 +171,10 @@ func (x *execRun) run(ctx context.Context, size int, sleep time.Duration) []exec
 	results := make([]execResult, len(ts))
 	// Hosts lost while gathering facts for the filters are already done.
 	x.con.startProgress(len(x.s.unknown), len(ts)+len(x.s.unknown))
-	next := 0
-	for b := 0; next < len(ts); b++ {
-		if b > 0 && !pause(ctx, sleep) {
-			break
-		}
-		end := min(next+size, len(ts))
-		idx := make([]int, 0, end-next)
-		for i := next; i < end; i++ {
-			idx = append(idx, i)
-		}
-		batch := b + 1
-		started := forEach(ctx, idx, x.s.o.forks, func(work context.Context, i int) {
-			results[i] = x.one(work, ts[i], batch)
-			x.con.hostDone()
-		})
-		next += started
-		if started < len(idx) {
-			break
-		}
-	}
+	next := runBatches(ctx, len(ts), size, x.s.o.forks, sleep, func(work context.Context, i, batch int) {
+		results[i] = x.one(work, ts[i], batch)
+		x.con.hostDone()
+	})
 	for i := next; i < len(ts); i++ {
 		results[i] = execResult{Name: ts[i].host.Name, Status: statusSkipped, Error: "not started: interrupted"}
 	}

@@ -130,6 +130,50 @@ func forEach(ctx context.Context, idx []int, forks int, fn func(ctx context.Cont
 	return n
 }
 
+// runBatches calls fn(ctx, i, batch) for every i in [0, n): size targets per batch
+// (batch numbers 1-based), at most forks at once, pausing sleep between batches;
+// batch k+1 starts when batch k has finished, as mco's --batch does. Like forEach,
+// once ctx ends no new call starts; it returns how many were started (a prefix).
+func runBatches(ctx context.Context, n, size, forks int, sleep time.Duration, fn func(ctx context.Context, i, batch int)) int {
+	next := 0
+	for b := 0; next < n; b++ {
+		if b > 0 && !pause(ctx, sleep) {
+			break
+		}
+		end := min(next+size, n)
+		idx := make([]int, 0, end-next)
+		for i := next; i < end; i++ {
+			idx = append(idx, i)
+		}
+		batch := b + 1
+		started := forEach(ctx, idx, forks, func(work context.Context, i int) { fn(work, i, batch) })
+		next += started
+		if started < len(idx) {
+			break
+		}
+	}
+	return next
+}
+
+// batchFlags are --batch and --batch-sleep, shared by the commands that act in batches.
+func batchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "batch", Usage: "run in batches of `N` hosts or P% of the selected hosts (rounded up); batch k+1 starts when batch k has finished"},
+		&cli.DurationFlag{Name: "batch-sleep", Usage: "wait `D` between batches"},
+	}
+}
+
+// checkBatchFlags refuses a bad --batch or --batch-sleep before anything connects.
+func checkBatchFlags(c *cli.Context, o *options) error {
+	if c.Duration("batch-sleep") < 0 {
+		return badInput(o.cmd, "--batch-sleep must not be negative, got %s", c.Duration("batch-sleep"))
+	}
+	if _, err := parseBatch(c.String("batch"), 1); err != nil {
+		return &badInputError{Cmd: o.cmd, Err: err}
+	}
+	return nil
+}
+
 // pause waits d unless ctx ends first; it reports whether the full pause elapsed.
 func pause(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
