@@ -117,7 +117,9 @@ func (Puppet) RunCommand(o PuppetRun) (string, error) {
 	if err := o.validate(); err != nil {
 		return "", err
 	}
-	return "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false" + o.flags(o.Noop), nil
+	// --logdest console: without it the agent logs to syslog and a refused or failed run
+	// would reach the operator with no reason.
+	return "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console" + o.flags(o.Noop), nil
 }
 
 // runScript waits (polling once a second) while another agent run holds the
@@ -349,7 +351,7 @@ func (Puppet) ApplyCommand(path string, o PuppetRun) (string, error) {
 	if o.Server != "" {
 		return "", fmt.Errorf("%w: puppet apply takes no server", ErrInvalid)
 	}
-	return "puppet apply --detailed-exitcodes --color=false" + o.flags(o.Noop) + " " + shellescape.Quote(path), nil
+	return "puppet apply --detailed-exitcodes --color=false --logdest console" + o.flags(o.Noop) + " " + shellescape.Quote(path), nil
 }
 
 // Apply uploads a manifest from the controller and applies it masterless
