@@ -18,6 +18,12 @@ variable "version" {
   }
 }
 
+variable "gate_address" {
+  type        = string
+  default     = "127.0.0.1:22"
+  description = "host:port that must accept connections after every batch: your load balancer (the lab demo passes one of its hosts)"
+}
+
 targets {
   hosts = ["all"]
   where = facts.os.family == "Debian"
@@ -36,7 +42,7 @@ canary {
   gate {
     wait    = "5s"
     timeout = "30s"
-    tcp "ssh" { address = "127.0.0.1:22" }
+    tcp "lb" { address = var.gate_address }
   }
 }
 
@@ -45,6 +51,10 @@ batch "early" {
   size       = 2
   pause      = "2s"
   max_failed = 0
+  gate {
+    timeout = "30s"
+    tcp "lb" { address = var.gate_address }
+  }
 }
 
 remaining {
@@ -59,7 +69,7 @@ steps {
     when  = facts.init_system == "systemd"
   }
   command "smoke" {
-    run = "demo-web --version | grep -F -- ${var.version}"
+    run = "dpkg-query -W -f '$${Version}' demo-web | grep -Fx -- '${var.version}'"
   }
 }
 
@@ -69,8 +79,20 @@ health {
     retries  = 5
     interval = "1s"
   }
+  # The service answers "ok VERSION" on ADDRESS:8080/health; a broken release does not.
+  http "health" {
+    url      = "http://${host.address}:8080/health"
+    status   = 200
+    body     = "ok ${var.version}"
+    retries  = 5
+    interval = "1s"
+  }
 }
 
 rollback {
-  package "demo-web" { version = prior.package["demo-web"] }
+  # prior.package is "" when the host did not have the package: remove it again.
+  package "demo-web" {
+    version = prior.package["demo-web"] != "" ? prior.package["demo-web"] : null
+    state   = prior.package["demo-web"] == "" ? "absent" : null
+  }
 }

@@ -65,6 +65,11 @@ func exitCode(err error, interrupted bool) int {
 	if err == nil {
 		return exitOK
 	}
+	// Outcomes with their own code (a halted rollout: 3; lock held or window closed: 5).
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	var bad *badInputError
 	var diags *diagnosticsError
 	if errors.As(err, &bad) || errors.As(err, &diags) {

@@ -183,8 +183,12 @@ func newApp(e *env) *cli.App {
 				Flags:           append(append(append(commonFlags(), targetingFlags()...), factFlags()...), execFlags()...),
 				Action:          func(c *cli.Context) error { return execAction(c, e) },
 			},
+			packageCommand(e),
+			serviceCommand(e),
+			puppetCommand(e),
 			validateCommand(e),
 			planCommand(e),
+			runCommand(e),
 			{
 				Name:         "inventory",
 				Usage:        "list the inventory or show one host and how drover reaches it",
