@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present. Needs root (the lab does too).
 set -euo pipefail
 
-pkgs=(openssh-server openssh-client sudo ansible-core facter busybox apt-utils iproute2 util-linux procps)
+pkgs=(openssh-server openssh-client sudo ansible-core facter busybox apt-utils iproute2 util-linux procps curl puppet-agent puppetserver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,5 +17,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# puppet-agent and puppetserver would start their daemons on install; the lab starts its
+# own puppetserver on demand, and a stray agent daemon would run against nothing. Deny
+# service starts for the duration of the install unless a policy already exists.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\n# install-deps.sh: no daemon starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

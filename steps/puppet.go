@@ -118,8 +118,9 @@ func (Puppet) RunCommand(o PuppetRun) (string, error) {
 		return "", err
 	}
 	// --logdest console: without it the agent logs to syslog and a refused or failed run
-	// would reach the operator with no reason.
-	return "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console" + o.flags(o.Noop), nil
+	// would reach the operator with no reason. --no-usecacheonfailure: a catalog that fails
+	// to compile must fail the run, not silently re-apply the cached one and exit 0.
+	return "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --no-usecacheonfailure" + o.flags(o.Noop), nil
 }
 
 // runScript waits (polling once a second) while another agent run holds the

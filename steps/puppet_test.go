@@ -82,9 +82,9 @@ func TestPuppetRunCommand(t *testing.T) {
 		o    PuppetRun
 		want string
 	}{
-		{PuppetRun{}, "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console"},
+		{PuppetRun{}, "puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --no-usecacheonfailure"},
 		{PuppetRun{Noop: true, Tags: []string{"web", "demo::app"}, Environment: "production", Server: "puppet.lab"},
-			"puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --noop --tags web,demo::app --environment production --server puppet.lab"},
+			"puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --no-usecacheonfailure --noop --tags web,demo::app --environment production --server puppet.lab"},
 	}
 	for _, tt := range tests {
 		got, err := Puppet{}.RunCommand(tt.o)
@@ -154,7 +154,7 @@ func TestPuppetRunScriptWaitsForLock(t *testing.T) {
 		`puppet config print agent_catalog_run_lockfile lastrunfile`,
 		`[ -d "/proc/$pid" ]`,
 		`[ $i -ge 45 ] && { echo "drover: puppet agent run in progress (pid $pid) for 45s" >&2; exit 97; }`,
-		`puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --tags web; rc=$?`,
+		`puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --no-usecacheonfailure --tags web; rc=$?`,
 		`exit $rc`,
 	} {
 		if !strings.Contains(s, want) {

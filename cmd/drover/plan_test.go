@@ -352,7 +352,7 @@ func TestStepsPreviewer(t *testing.T) {
 		{"sysv", playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "demo-web", State: "restarted"}}, dnfSysv,
 			[]string{"if command -v service >/dev/null 2>&1; then service demo-web restart; else /etc/init.d/demo-web restart; fi"}},
 		{"puppet run", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"a", "b"}, Noop: true}}, apt,
-			[]string{"puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --noop --tags a,b"}},
+			[]string{"puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --color=false --logdest console --no-usecacheonfailure --noop --tags a,b"}},
 		{"puppet disable", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "disable", Reason: "drover's run"}}, apt,
 			[]string{`puppet agent --disable 'drover'"'"'s run'`}},
 		{"puppet apply", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Manifest: "/srv/site.pp"}}, apt,
