@@ -325,3 +325,40 @@ func snippet(src []byte, rng hcl.Range) string {
 	n := max(utf8.RuneCount(src[start:end]), 1)
 	return "\n  " + line + "\n  " + pad.String() + strings.Repeat("^", n)
 }
+
+// Lookup finds a dotted path such as "os.release.major" in nested facts (maps and
+// lists as decoded from JSON). Every split point is tried, so a top-level name that itself
+// contains dots (external facts may) is found too; list elements are addressed by index
+// ("processors.models.0"). Facts and filters share it so they agree on what a path means.
+func Lookup(v any, path string) (any, bool) {
+	if path == "" {
+		return nil, false
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		if x, ok := t[path]; ok {
+			return x, true
+		}
+		for i := 0; i < len(path); i++ {
+			if path[i] != '.' {
+				continue
+			}
+			if sub, ok := t[path[:i]]; ok {
+				if x, ok := Lookup(sub, path[i+1:]); ok {
+					return x, true
+				}
+			}
+		}
+	case []any:
+		head, rest, more := strings.Cut(path, ".")
+		n, err := strconv.Atoi(head)
+		if err != nil || n < 0 || n >= len(t) {
+			return nil, false
+		}
+		if !more {
+			return t[n], true
+		}
+		return Lookup(t[n], rest)
+	}
+	return nil, false
+}

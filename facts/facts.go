@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/drover-sh/drover/transport"
+
+	"github.com/drover-sh/drover/expr"
 )
 
 //go:embed gather.sh
@@ -124,37 +126,7 @@ func (f Facts) Get(path string) (any, bool) {
 	if path == "" {
 		return nil, false
 	}
-	return lookup(map[string]any(f), path)
-}
-
-func lookup(v any, path string) (any, bool) {
-	switch t := v.(type) {
-	case map[string]any:
-		if x, ok := t[path]; ok {
-			return x, true
-		}
-		for i := 0; i < len(path); i++ {
-			if path[i] != '.' {
-				continue
-			}
-			if sub, ok := t[path[:i]]; ok {
-				if x, ok := lookup(sub, path[i+1:]); ok {
-					return x, true
-				}
-			}
-		}
-	case []any:
-		head, rest, more := strings.Cut(path, ".")
-		n, err := strconv.Atoi(head)
-		if err != nil || n < 0 || n >= len(t) {
-			return nil, false
-		}
-		if !more {
-			return t[n], true
-		}
-		return lookup(t[n], rest)
-	}
-	return nil, false
+	return expr.Lookup(map[string]any(f), path)
 }
 
 // Flatten maps every leaf to its dotted path ("os.release.major" -> "12").

@@ -157,7 +157,7 @@ func parseSlashRegex(v string) (*regexp.Regexp, error) {
 // Match tells whether facts satisfy the filter; known is false when the facts
 // lack the key (then matched is false too).
 func (f FactFilter) Match(facts map[string]any) (matched bool, known bool) {
-	v, ok := lookupPath(facts, f.Key)
+	v, ok := expr.Lookup(facts, f.Key)
 	if !ok {
 		return false, false
 	}
@@ -306,42 +306,6 @@ func stringForm(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// lookupPath finds a dotted path in nested facts like facts.Facts.Get: at each
-// level the longest remaining name is not assumed, every split point is tried, so
-// a top-level "foo.bar" fact and list indices both work.
-func lookupPath(v any, path string) (any, bool) {
-	if path == "" {
-		return nil, false
-	}
-	switch t := v.(type) {
-	case map[string]any:
-		if x, ok := t[path]; ok {
-			return x, true
-		}
-		for i := 0; i < len(path); i++ {
-			if path[i] != '.' {
-				continue
-			}
-			if sub, ok := t[path[:i]]; ok {
-				if x, ok := lookupPath(sub, path[i+1:]); ok {
-					return x, true
-				}
-			}
-		}
-	case []any:
-		head, rest, more := strings.Cut(path, ".")
-		n, err := strconv.Atoi(head)
-		if err != nil || n < 0 || n >= len(t) {
-			return nil, false
-		}
-		if !more {
-			return t[n], true
-		}
-		return lookupPath(t[n], rest)
-	}
-	return nil, false
 }
 
 // IdentityFilter is one parsed -I filter, NAME or /REGEX/[flags]: the host name equals NAME or the
