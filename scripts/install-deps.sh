@@ -3,7 +3,10 @@
 # Idempotent: does nothing when everything is present. Needs root (the lab does too).
 set -euo pipefail
 
-pkgs=(openssh-server openssh-client sudo ansible-core facter busybox apt-utils iproute2 util-linux procps curl puppet-agent puppetserver)
+# facter's answers depend on lsb-release, dmidecode and virt-what (its "recommends"); they are
+# named so a fresh machine gives facter the same inputs as the machines the tests were proven on.
+pkgs=(openssh-server openssh-client sudo ansible-core facter lsb-release dmidecode virt-what
+  busybox apt-utils iproute2 util-linux procps curl puppet-agent puppetserver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
