@@ -357,13 +357,7 @@ func (a *actionCommand) execute(ctx context.Context, e *env, s *hostSession, src
 	if err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
-	switch {
-	case sum.Interrupted:
-		return errInterrupted
-	case sum.Failed > 0 || sum.Unreachable > 0:
-		return &hostsFailedError{Failed: sum.Failed, Unreachable: sum.Unreachable}
-	}
-	return nil
+	return hostsOutcome(sum.Interrupted, sum.Failed, sum.Unreachable)
 }
 
 // invalid turns a steps validation error into bad input (exit 2, nothing ran).

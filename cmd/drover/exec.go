@@ -145,13 +145,7 @@ func execAction(c *cli.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
-	switch {
-	case sum.Interrupted:
-		return errInterrupted
-	case sum.Failed > 0 || sum.Unreachable > 0:
-		return &hostsFailedError{Failed: sum.Failed, Unreachable: sum.Unreachable}
-	}
-	return nil
+	return hostsOutcome(sum.Interrupted, sum.Failed, sum.Unreachable)
 }
 
 // execRun is one exec invocation in progress.

@@ -111,3 +111,15 @@ func reportError(w io.Writer, prog string, err error, interrupted bool) {
 		fmt.Fprintf(w, "Run '%s --help' for usage.\n", cmd)
 	}
 }
+
+// hostsOutcome is the error an ad-hoc command ends with once its output is written:
+// interrupted (exit 4), some hosts failed or unreachable (exit 1), or nil (exit 0).
+func hostsOutcome(interrupted bool, failed, unreachable int) error {
+	switch {
+	case interrupted:
+		return errInterrupted
+	case failed > 0 || unreachable > 0:
+		return &hostsFailedError{Failed: failed, Unreachable: unreachable}
+	}
+	return nil
+}
