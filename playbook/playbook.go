@@ -125,9 +125,14 @@ const (
 	DefaultGateInterval = 5 * time.Second
 )
 
-// Notify sends the run summary as JSON.
+// Notify says where the run summary goes at the end of a run: a webhook that
+// receives it as a JSON POST, a controller command that reads it on stdin, or
+// both. At least one is set.
 type Notify struct {
-	Webhook string
+	Webhook string            // http:// or https:// URL; "" when absent
+	Headers map[string]string // extra request headers for the webhook (e.g. Authorization)
+	Command string            // run by sh -c on the controller; "" when absent
+	Timeout time.Duration     // per attempt / for the command; 0: the notifier's default
 }
 
 // block is what steps and checks share: their kind, name, condition and attributes.
@@ -147,6 +152,7 @@ type field struct {
 	attr   *hcl.Attribute
 	value  cty.Value
 	static bool
+	shell  hcl.Expression // shell-bound attributes: the expression with its interpolations quoted (shell.go)
 }
 
 // Step is one step of `steps` or `rollback`: package, service, puppet, command,

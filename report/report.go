@@ -50,12 +50,12 @@ func ExitCode(status string) int {
 		return 0
 	case CompletedWithFailures:
 		return 1
-	case Halted:
+	case Halted, WindowClosed:
+		// window_closed: the rollout started and stopped short, resumable with
+		// --resume; 5 is kept for runs that did not start at all.
 		return 3
 	case Interrupted:
 		return 4
-	case WindowClosed:
-		return 5
 	}
 	return 2 // not_started or unknown: nothing (trustworthy) ran
 }

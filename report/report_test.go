@@ -13,7 +13,7 @@ func TestExitCode(t *testing.T) {
 		want   int
 	}{
 		{Succeeded, 0}, {CompletedWithFailures, 1}, {NotStarted, 2}, {"bogus", 2},
-		{Halted, 3}, {Interrupted, 4}, {WindowClosed, 5},
+		{Halted, 3}, {Interrupted, 4}, {WindowClosed, 3},
 	}
 	for _, tt := range tests {
 		if got := ExitCode(tt.status); got != tt.want {

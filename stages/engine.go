@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	jn "github.com/drover-sh/drover/journal" // named: the tests have a type journal
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
 	"github.com/drover-sh/drover/transport"
@@ -60,6 +61,22 @@ type Engine struct {
 	Steps   StepExecutor // nil: DefaultSteps, the steps package
 	RunID   string       // "" : generated from the start time
 	Secrets []string     // redacted besides the playbook's sensitive variables (e.g. the become password)
+
+	// Journal receives every event (redacted) before Events, to make it
+	// durable. An error stops the rollout as a halt does: nothing new starts,
+	// hosts in flight finish their current step, the run ends halted with the
+	// error as its reason. Later events are not offered to it.
+	Journal func(report.Event) error
+	// Resume continues an earlier attempt of the same run (journal.Replay):
+	// hosts that finished keep their report entries and are not run again,
+	// hosts that were in flight run again from their first step, failure
+	// counts carry over (a budget already spent still halts), finished
+	// batches and passed gates are not repeated. RunID defaults to its run id.
+	Resume *jn.State
+	// Window, when set, is asked before each new batch and before each new
+	// host of a remaining stage; once it says closed nothing new starts and the
+	// run ends window_closed (resumable). why is the reason shown.
+	Window func() (open bool, why string)
 }
 
 // Run executes the rollout. Cancelling ctx interrupts it gracefully: hosts in
@@ -76,6 +93,9 @@ func (e *Engine) Run(ctx context.Context) (*report.Report, error) {
 		return rep, err
 	}
 	rep.Started = report.At(r.now())
+	if e.Resume != nil && !e.Resume.Started.IsZero() {
+		rep.Started = e.Resume.Started // one report for the run, across attempts
+	}
 	r.emit(report.Event{Type: report.RunStart, Detail: rep.Playbook})
 	for i := range e.Plan.Stages {
 		if r.stopping() {
@@ -84,7 +104,7 @@ func (e *Engine) Run(ctx context.Context) (*report.Report, error) {
 		r.runStage(i)
 	}
 	rep.Status = r.runStatus()
-	if rep.Status == report.Halted || rep.Status == report.Interrupted {
+	if rep.Status != report.Succeeded && rep.Status != report.CompletedWithFailures {
 		rep.Error = r.stopReason()
 	}
 	rep.Finished = report.At(r.now())
@@ -143,6 +163,12 @@ type run struct {
 	halted     chan struct{} // closed by halt
 	haltReason string
 	haltStage  int
+
+	windowShut chan struct{} // closed when the maintenance window was found closed
+	windowWhy  string
+	jmu        sync.Mutex    // a leaf lock: taken under emitMu and under stopMu
+	jfailed    chan struct{} // closed when the journal could not be written
+	jerr       error
 }
 
 func (e *Engine) newRun(ctx context.Context) *run {
@@ -160,12 +186,16 @@ func (e *Engine) newRun(ctx context.Context) *run {
 		name = e.Playbook.Name
 	}
 	id := e.RunID
+	if id == "" && e.Resume != nil {
+		id = e.Resume.Header.RunID
+	}
 	if id == "" {
 		id = newRunID(now())
 	}
 	r := &run{
 		e: e, ctx: ctx, work: context.WithoutCancel(ctx), now: now, steps: e.stepExecutor(),
 		red: report.NewRedactor(secrets...), halted: make(chan struct{}), haltStage: -1,
+		windowShut: make(chan struct{}), jfailed: make(chan struct{}),
 		rep: &report.Report{RunID: id, Playbook: name, Stages: []*report.Stage{}},
 	}
 	if e.Plan != nil {
@@ -184,6 +214,10 @@ func (e *Engine) newRun(ctx context.Context) *run {
 	return r
 }
 
+// NewRunID is a run id for a run starting at t: sortable by time and unique
+// enough for one state directory.
+func NewRunID(t time.Time) string { return newRunID(t) }
+
 // newRunID is sortable by time and unique enough for one state directory.
 func newRunID(t time.Time) string {
 	var b [3]byte
@@ -194,12 +228,64 @@ func newRunID(t time.Time) string {
 func (r *run) emit(ev report.Event) {
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
-	if r.e.Events == nil {
+	if r.e.Events == nil && r.e.Journal == nil {
 		return
 	}
 	ev.Time = report.At(r.now())
 	ev.RunID = r.rep.RunID
-	r.e.Events(r.red.Event(ev))
+	ev = r.red.Event(ev)
+	if r.e.Journal != nil && !r.journalFailed() {
+		if err := r.e.Journal(ev); err != nil {
+			// Not through halt: it emits, and emitMu is held here.
+			r.jmu.Lock()
+			r.jerr = err
+			close(r.jfailed)
+			r.jmu.Unlock()
+		}
+	}
+	if r.e.Events != nil {
+		r.e.Events(ev)
+	}
+}
+
+func (r *run) journalFailed() bool {
+	select {
+	case <-r.jfailed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *run) windowClosed() bool {
+	select {
+	case <-r.windowShut:
+		return true
+	default:
+		return false
+	}
+}
+
+// windowOpen asks the maintenance window whether new work may start; the
+// first "closed" is final for this attempt.
+func (r *run) windowOpen() bool {
+	if r.e.Window == nil {
+		return true
+	}
+	if r.windowClosed() {
+		return false
+	}
+	open, why := r.e.Window()
+	if open {
+		return true
+	}
+	r.stopMu.Lock()
+	defer r.stopMu.Unlock()
+	if !r.windowClosed() {
+		r.windowWhy = why
+		close(r.windowShut)
+	}
+	return false
 }
 
 func (r *run) sleep(ctx context.Context, d time.Duration) error {
@@ -243,25 +329,36 @@ func (r *run) isHalted() bool {
 }
 
 // stopping: no new host, step or batch may start.
-func (r *run) stopping() bool { return r.isHalted() || r.ctx.Err() != nil }
+func (r *run) stopping() bool {
+	return r.isHalted() || r.journalFailed() || r.windowClosed() || r.ctx.Err() != nil
+}
 
 func (r *run) stopReason() string {
-	if r.isHalted() {
-		r.stopMu.Lock()
-		defer r.stopMu.Unlock()
+	r.stopMu.Lock()
+	defer r.stopMu.Unlock()
+	switch {
+	case r.isHalted():
 		return r.haltReason
-	}
-	if r.ctx.Err() != nil {
+	case r.journalFailed():
+		r.jmu.Lock()
+		defer r.jmu.Unlock()
+		return r.jerr.Error()
+	case r.windowClosed():
+		return "the maintenance window closed: " + r.windowWhy
+	case r.ctx.Err() != nil:
 		return "interrupted"
 	}
 	return ""
 }
 
-// runStatus: a halt wins over an interruption that came after it.
+// runStatus: a halt wins over an interruption that came after it. A journal
+// that cannot be written halts the run: it must not go on unrecorded.
 func (r *run) runStatus() string {
 	switch {
-	case r.isHalted():
+	case r.isHalted(), r.journalFailed():
 		return report.Halted
+	case r.windowClosed():
+		return report.WindowClosed
 	case r.ctx.Err() != nil:
 		return report.Interrupted
 	}
@@ -288,34 +385,93 @@ type stageRun struct {
 func (r *run) runStage(i int) {
 	ps := &r.e.Plan.Stages[i]
 	sr := &stageRun{idx: i, ps: ps, rep: r.rep.Stages[i], host: map[string]*report.Host{}}
-	for _, h := range sr.rep.Hosts {
-		sr.host[h.Name] = h
+	var prev *jn.Stage // this stage in an earlier attempt
+	if r.e.Resume != nil {
+		prev = r.e.Resume.Stages[ps.Name]
+	}
+	for j, h := range sr.rep.Hosts {
+		if done := finishedIn(prev, h.Name); done != nil {
+			sr.rep.Hosts[j] = done // kept as it was, never run again
+			if report.HostFailedStatus(done.Status) {
+				sr.failures++
+			} else {
+				sr.ok++
+			}
+		}
+		sr.host[sr.rep.Hosts[j].Name] = sr.rep.Hosts[j]
+	}
+	if prev != nil && prev.Gate != nil && sr.rep.Gate != nil {
+		g := *prev.Gate
+		sr.rep.Gate = &g
+	}
+	if prev.Done() {
+		// Finished in an earlier attempt: its record stands, nothing to do.
+		sr.rep.Status, sr.rep.Started, sr.rep.Finished = prev.Status, prev.Started, prev.Finished
+		sr.rep.Batches = prevBatches(prev, ps)
+		return
 	}
 	sr.rep.Started = report.At(r.now())
+	if prev != nil && !prev.Started.IsZero() {
+		sr.rep.Started = prev.Started
+	}
 	r.emit(report.Event{Type: report.StageStart, Stage: ps.Name, Hosts: ps.Hosts})
+	if sr.failures > ps.MaxFailed {
+		// The budget was spent in an earlier attempt: resuming does not refill it.
+		r.halt(i, fmt.Sprintf("stage %s: %d host(s) failed, more than max_failed = %d (in an earlier attempt of this run)",
+			ps.Name, sr.failures, ps.MaxFailed))
+	}
+	ran := false // a batch ran in this attempt: pause before the next
 	for b, hosts := range ps.Batches {
 		if r.stopping() {
 			break
 		}
+		var todo []string
+		for _, h := range hosts {
+			if finishedIn(prev, h) == nil {
+				todo = append(todo, h)
+			}
+		}
+		var pb *report.Batch
+		if prev != nil && b < len(prev.Batches) && prev.Batches[b] != nil {
+			pb = prev.Batches[b]
+		}
+		gateDone := ps.Gate == nil || (prev != nil && prev.GatePassed[b+1])
+		if len(todo) == 0 && gateDone {
+			if pb != nil { // done in an earlier attempt
+				sr.rep.Batches = append(sr.rep.Batches, &report.Batch{Hosts: hosts, Started: pb.Started, Finished: pb.Finished})
+			}
+			continue
+		}
+		if ran && ps.Pause > 0 {
+			r.emit(report.Event{Type: report.PauseStart, Stage: ps.Name, Batch: b, DurationMS: ps.Pause.Milliseconds()})
+			err := r.sleep(r.ctx, ps.Pause)
+			r.emit(report.Event{Type: report.PauseFinish, Stage: ps.Name, Batch: b})
+			if err != nil {
+				break
+			}
+		}
+		if !r.windowOpen() {
+			break
+		}
 		br := &report.Batch{Hosts: hosts, Started: report.At(r.now())}
+		if pb != nil {
+			br.Started = pb.Started
+		}
 		sr.rep.Batches = append(sr.rep.Batches, br)
-		r.emit(report.Event{Type: report.BatchStart, Stage: ps.Name, Batch: b + 1, Hosts: hosts})
-		r.runBatch(sr, hosts)
-		br.Finished = report.At(r.now())
-		r.emit(report.Event{Type: report.BatchFinish, Stage: ps.Name, Batch: b + 1})
+		ran = true
+		if len(todo) > 0 {
+			r.emit(report.Event{Type: report.BatchStart, Stage: ps.Name, Batch: b + 1, Hosts: todo})
+			r.runBatch(sr, todo)
+			br.Finished = report.At(r.now())
+			r.emit(report.Event{Type: report.BatchFinish, Stage: ps.Name, Batch: b + 1})
+		} else if pb != nil {
+			br.Finished = pb.Finished // only its gate is left from an earlier attempt
+		}
 		if r.stopping() {
 			break
 		}
 		if ps.Gate != nil && !r.runGate(sr, b) {
 			break
-		}
-		if b < len(ps.Batches)-1 && ps.Pause > 0 {
-			r.emit(report.Event{Type: report.PauseStart, Stage: ps.Name, Batch: b + 1, DurationMS: ps.Pause.Milliseconds()})
-			err := r.sleep(r.ctx, ps.Pause)
-			r.emit(report.Event{Type: report.PauseFinish, Stage: ps.Name, Batch: b + 1})
-			if err != nil {
-				break
-			}
 		}
 	}
 	r.stopMu.Lock()
@@ -324,6 +480,10 @@ func (r *run) runStage(i int) {
 	switch {
 	case haltedHere:
 		sr.rep.Status = report.Halted
+	case r.journalFailed():
+		sr.rep.Status = report.Halted
+	case r.windowClosed():
+		sr.rep.Status = report.WindowClosed
 	case r.ctx.Err() != nil:
 		sr.rep.Status = report.Interrupted
 	case sr.failures > 0:
@@ -338,6 +498,25 @@ func (r *run) runStage(i int) {
 	}
 	sr.rep.Finished = report.At(r.now())
 	r.emit(report.Event{Type: report.StageFinish, Stage: ps.Name, Status: sr.rep.Status})
+}
+
+// finishedIn is host's report entry when it finished in prev, else nil.
+func finishedIn(prev *jn.Stage, host string) *report.Host {
+	if prev == nil {
+		return nil
+	}
+	return prev.Hosts[host]
+}
+
+// prevBatches is a finished stage's batches as an earlier attempt recorded them.
+func prevBatches(prev *jn.Stage, ps *PlannedStage) []*report.Batch {
+	out := []*report.Batch{}
+	for b, hosts := range ps.Batches {
+		if b < len(prev.Batches) && prev.Batches[b] != nil {
+			out = append(out, &report.Batch{Hosts: hosts, Started: prev.Batches[b].Started, Finished: prev.Batches[b].Finished})
+		}
+	}
+	return out
 }
 
 // runBatch works through hosts with a sliding window of the stage's
@@ -358,7 +537,9 @@ func (r *run) runBatch(sr *stageRun, hosts []string) {
 		case <-r.halted:
 		case <-r.ctx.Done():
 		}
-		if r.stopping() {
+		// A remaining stage is one long sliding window: the maintenance
+		// window is asked again before each host.
+		if r.stopping() || (sr.ps.Kind == playbook.KindRemaining && !r.windowOpen()) {
 			if acquired {
 				<-sem
 			}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	jn "github.com/drover-sh/drover/journal"
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
 	"github.com/drover-sh/drover/steps"
@@ -893,6 +894,7 @@ steps {
 }`)
 	f := newFleet(t, "h1")
 	e, _ := setup(t, p, f, "h1")
+	e.Steps = noReboot{DefaultSteps{}}
 	rep, err := e.Run(context.Background())
 	if !errors.Is(err, ErrUnsupportedStep) || rep == nil || rep.Status != report.NotStarted || report.ExitCode(rep.Status) != 2 {
 		t.Fatalf("err %v, report %+v", err, rep)
@@ -904,6 +906,16 @@ steps {
 	if _, err := e.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "not among the targets") {
 		t.Errorf("missing target: %v", err)
 	}
+}
+
+// noReboot is an executor without reboot steps, for TestNotStarted.
+type noReboot struct{ DefaultSteps }
+
+func (n noReboot) Supports(kind string) error {
+	if kind == "reboot" {
+		return fmt.Errorf("%s: %w", kind, ErrUnsupportedStep)
+	}
+	return n.DefaultSteps.Supports(kind)
 }
 
 // scripted answers commands by prefix and records them and uploads.
@@ -953,13 +965,15 @@ func TestDefaultStepsCommandAndUpload(t *testing.T) {
 			map[string]transport.Result{"test -e": {ExitCode: 1}},
 			"changed", "exit 0", []string{"test -e /opt/x", "make it"}, nil},
 		{"upload new", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "hello\n", HasContent: true, Destination: "/etc/motd", Owner: "web"}}, nil,
-			"changed", "6 bytes", []string{"sha256sum -- /etc/motd 2>/dev/null | cut -c1-64; stat -c '%a %U' -- /etc/motd 2>/dev/null", "chown -- web /etc/motd"},
+			"changed", "6 bytes", []string{"if [ -f /etc/motd ] && [ ! -L /etc/motd ]; then sha256sum -- /etc/motd 2>/dev/null | cut -c1-64; stat -c '%a %U' -- /etc/motd 2>/dev/null; fi", "chown -h -- web /etc/motd"},
 			[]string{"/etc/motd 644 hello\n"}},
 		{"upload unchanged", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "hello\n", HasContent: true, Destination: "/etc/motd"}},
-			map[string]transport.Result{"sha256sum": {Stdout: []byte(helloSum + "\n644 root\n")}},
-			"ok", "unchanged", []string{"sha256sum -- /etc/motd 2>/dev/null | cut -c1-64; stat -c '%a %U' -- /etc/motd 2>/dev/null"}, nil},
+			map[string]transport.Result{"if [ -f": {Stdout: []byte(helloSum + "\n644 root\n")}},
+			"ok", "unchanged", []string{"if [ -f /etc/motd ] && [ ! -L /etc/motd ]; then sha256sum -- /etc/motd 2>/dev/null | cut -c1-64; stat -c '%a %U' -- /etc/motd 2>/dev/null; fi"}, nil},
+		{"upload outside its destination refused", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "x", HasContent: true, Destination: "/etc/app/../../root/.ssh/authorized_keys"}}, nil,
+			"failed", `upload: destination "/etc/app/../../root/.ssh/authorized_keys" is not a clean path (want "/root/.ssh/authorized_keys")`, []string(nil), nil},
 		{"upload mode differs", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "hello\n", HasContent: true, Destination: "/etc/motd", Mode: 0o600}},
-			map[string]transport.Result{"sha256sum": {Stdout: []byte(helloSum + "\n644 root\n")}},
+			map[string]transport.Result{"if [ -f": {Stdout: []byte(helloSum + "\n644 root\n")}},
 			"changed", "6 bytes", nil, []string{"/etc/motd 600 hello\n"}},
 	}
 	for _, tt := range tests {
@@ -1007,5 +1021,329 @@ steps {
 	}
 	if !slices.Equal(pauses, []int{1, 2}) {
 		t.Errorf("pauses after batches %v, want [1 2]", pauses)
+	}
+}
+
+// ---- journal, --resume, maintenance window ----
+
+// journalled wires a real journal (in a temp run directory) into e, so the
+// resume tests replay exactly what the engine wrote.
+func journalled(t *testing.T, e *Engine, dir string) *jn.Journal {
+	t.Helper()
+	var j *jn.Journal
+	var err error
+	if _, statErr := os.Stat(filepath.Join(dir, jn.FileName)); statErr == nil {
+		j, err = jn.Open(filepath.Join(dir, jn.FileName))
+	} else {
+		j, err = jn.Create(dir, jn.Header{RunID: e.RunID, Playbook: e.Playbook.Name})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	e.Journal = j.Append
+	return j
+}
+
+func replay(t *testing.T, j *jn.Journal) *jn.State {
+	t.Helper()
+	st, err := jn.Replay(j.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+const resumePlaybook = `playbook "r" {}
+canary {
+  hosts = 1
+  gate {
+    command "ok" { run = "true" }
+  }
+}
+batch "early" {
+  hosts = 2
+  size  = 1
+}
+remaining {
+  parallel   = 1
+  max_failed = 1
+}
+steps {
+  command "one" { run = "echo one-${host.name}" }
+  command "two" { run = "${host.name == "h5" || host.name == "h6" ? "fail" : "echo"} two-${host.name}" }
+}`
+
+// Interrupted while h3 runs its first step: on resume h1 and h2 (finished)
+// are not touched and keep their report entries, h3 runs again from its
+// first step, the canary's passed gate is not checked again, the rest run,
+// and the one report covers both attempts.
+func TestResumeSkipsFinishedAndRerunsInFlight(t *testing.T) {
+	p := loadPlaybook(t, strings.Replace(resumePlaybook, `"h5" || host.name == "h6"`, `"none"`, 1))
+	hosts := hostNames(6)
+	dir := t.TempDir()
+	f := newFleet(t, hosts...)
+	e, rec := setup(t, p, f, hosts...)
+	j := journalled(t, e, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec.on = func(ev report.Event) {
+		if ev.Type == report.StepStart && ev.Host == "h3" && ev.Step == "command one" {
+			cancel() // h3 finishes step one, then stops
+		}
+	}
+	rep1, err := e.Run(ctx)
+	if err != nil || rep1.Status != report.Interrupted {
+		t.Fatalf("attempt 1: %v, status %s", err, rep1.Status)
+	}
+	st := replay(t, j)
+	if !slices.Equal(st.InFlight, []string{"h3"}) || st.Status != report.Interrupted {
+		t.Fatalf("journal: in flight %v, status %q", st.InFlight, st.Status)
+	}
+	if h3 := rep1.Stages[1].Hosts[1]; !strings.HasPrefix(h3.Error, jn.StoppedPrefix) {
+		t.Fatalf("h3's error %q lacks %q: the journal could not tell it was stopped", h3.Error, jn.StoppedPrefix)
+	}
+	h1Started := rep1.Stages[0].Hosts[0].Started
+
+	f2 := newFleet(t, hosts...)
+	e2, rec2 := setup(t, p, f2, hosts...)
+	e2.RunID, e2.Resume = "", st
+	journalled(t, e2, dir)
+	rep := mustRun(t, e2)
+	if rep.Status != report.Succeeded || rep.RunID != "run-1" {
+		t.Fatalf("attempt 2: status %s, run id %s", rep.Status, rep.RunID)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		if got := f2.journal.grep(h + ": "); len(got) != 0 {
+			t.Errorf("%s finished in attempt 1, yet ran again: %q", h, got)
+		}
+	}
+	if got := f2.journal.grep("h3: "); !slices.Equal(got, []string{"h3: echo one-h3", "h3: echo two-h3"}) {
+		t.Errorf("h3 in attempt 2 ran %q, want both steps from the first", got)
+	}
+	for _, h := range []string{"h4", "h5", "h6"} {
+		if len(f2.journal.grep(h+": echo two-")) != 1 {
+			t.Errorf("%s did not run in attempt 2: %q", h, f2.journal.all())
+		}
+	}
+	if n := rec2.index(func(ev report.Event) bool { return ev.Type == report.GateStart }); n >= 0 {
+		t.Errorf("the canary's gate, passed in attempt 1, was checked again")
+	}
+	want := map[string]string{"h1": "changed", "h2": "changed", "h3": "changed", "h4": "changed", "h5": "changed", "h6": "changed"}
+	if got := hostStatuses(rep); !mapsEqual(got, want) {
+		t.Errorf("hosts %v", got)
+	}
+	if h1 := rep.Stages[0].Hosts[0]; !h1.Started.Equal(h1Started.Time) || len(h1.Steps) != 2 {
+		t.Errorf("h1's entry %+v is not attempt 1's", h1)
+	}
+	if !rep.Started.Equal(rep1.Started.Time) {
+		t.Errorf("report started %v, want attempt 1's %v", rep.Started, rep1.Started)
+	}
+	if c := rep.Stages[0]; c.Status != report.Succeeded || c.Gate == nil || c.Gate.Status != report.Passed || len(c.Batches) != 1 {
+		t.Errorf("canary %+v", c)
+	}
+	if b := rep.Stages[1].Batches; len(b) != 2 || !slices.Equal(b[1].Hosts, []string{"h3"}) {
+		t.Errorf("early batches %+v", b)
+	}
+	if st := replay(t, j); !st.Complete() || st.Attempts != 2 || len(st.InFlight) != 0 {
+		t.Errorf("journal after attempt 2: status %q, attempts %d, in flight %v", st.Status, st.Attempts, st.InFlight)
+	}
+}
+
+// Failure counts carry over: remaining tolerates one failure; h5 failed in
+// attempt 1, h6 fails in attempt 2, and that is the second: halt. A budget
+// spent in attempt 1 halts a resumed attempt before any host runs.
+func TestResumeCarriesFailureCounts(t *testing.T) {
+	p := loadPlaybook(t, resumePlaybook)
+	hosts := hostNames(7)
+	dir := t.TempDir()
+	f := newFleet(t, hosts...)
+	e, rec := setup(t, p, f, hosts...)
+	j := journalled(t, e, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec.on = func(ev report.Event) {
+		if ev.Type == report.HostFinish && ev.Host == "h5" {
+			cancel()
+		}
+	}
+	if rep, _ := e.Run(ctx); rep.Status != report.Interrupted || hostStatuses(rep)["h5"] != report.HostFailed {
+		t.Fatalf("attempt 1: %s %v", rep.Status, hostStatuses(rep))
+	}
+	st := replay(t, j)
+	if st.Stages["remaining"].Failures != 1 {
+		t.Fatalf("journal: remaining failures %d, want 1", st.Stages["remaining"].Failures)
+	}
+
+	f2 := newFleet(t, hosts...)
+	e2, _ := setup(t, p, f2, hosts...)
+	e2.Resume = st
+	journalled(t, e2, dir)
+	rep := mustRun(t, e2)
+	if rep.Status != report.Halted || !strings.Contains(rep.Error, "2 host(s) failed") {
+		t.Fatalf("attempt 2: status %s (%s), want halted on the second failure", rep.Status, rep.Error)
+	}
+	if len(f2.journal.grep("h5: ")) != 0 || len(f2.journal.grep("h7: ")) != 0 {
+		t.Errorf("attempt 2 ran h5 (finished) or h7 (after the halt): %q", f2.journal.all())
+	}
+	if s := hostStatuses(rep); s["h5"] != report.HostFailed || s["h6"] != report.HostFailed || s["h7"] != report.HostSkipped {
+		t.Errorf("hosts %v", s)
+	}
+
+	// Resuming the halted run: the budget is still spent, nothing runs.
+	f3 := newFleet(t, hosts...)
+	e3, _ := setup(t, p, f3, hosts...)
+	e3.Resume = replay(t, j)
+	rep = mustRun(t, e3)
+	if rep.Status != report.Halted || len(f3.journal.all()) != 0 || !strings.Contains(rep.Error, "earlier attempt") {
+		t.Errorf("resuming a spent budget: status %s (%s), commands %q", rep.Status, rep.Error, f3.journal.all())
+	}
+}
+
+// The maintenance window is asked before each batch and before each host of
+// remaining; once closed nothing new starts, the run ends window_closed
+// (exit 3) and resumes where it stopped.
+func TestWindowClosesMidRun(t *testing.T) {
+	tests := []struct {
+		name      string
+		src       string
+		openCalls int // the window answers open this many times, then closed
+		ran       []string
+	}{
+		{"between batches", `playbook "w" {}
+batch "b" { size = 1 }
+steps {
+  command "one" { run = "echo one" }
+}`, 2, []string{"h1", "h2"}},
+		{"between hosts of remaining", `playbook "w" {}
+remaining { parallel = 1 }
+steps {
+  command "one" { run = "echo one" }
+}`, 3, []string{"h1", "h2"}}, // one call before the batch, one per host
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := loadPlaybook(t, tt.src)
+			hosts := hostNames(4)
+			dir := t.TempDir()
+			f := newFleet(t, hosts...)
+			e, _ := setup(t, p, f, hosts...)
+			j := journalled(t, e, dir)
+			calls := 0
+			e.Window = func() (bool, string) {
+				calls++
+				return calls <= tt.openCalls, "mon 01:00-05:00 UTC"
+			}
+			rep := mustRun(t, e)
+			if rep.Status != report.WindowClosed || report.ExitCode(rep.Status) != 3 {
+				t.Fatalf("status %s", rep.Status)
+			}
+			var ran []string
+			for _, h := range hosts {
+				if len(f.journal.grep(h+": ")) > 0 {
+					ran = append(ran, h)
+				}
+			}
+			if !slices.Equal(ran, tt.ran) {
+				t.Errorf("ran %v, want %v", ran, tt.ran)
+			}
+			h4 := rep.Stages[0].Hosts[3]
+			if h4.Status != report.HostSkipped || !strings.Contains(h4.Error, "maintenance window closed") ||
+				!strings.Contains(rep.Error, "mon 01:00-05:00") || rep.Stages[0].Status != report.WindowClosed {
+				t.Errorf("h4 %+v, run error %q, stage %s", h4, rep.Error, rep.Stages[0].Status)
+			}
+
+			f2 := newFleet(t, hosts...)
+			e2, _ := setup(t, p, f2, hosts...)
+			e2.Resume = replay(t, j)
+			e2.Window = func() (bool, string) { return true, "" }
+			rep = mustRun(t, e2)
+			if rep.Status != report.Succeeded {
+				t.Fatalf("resumed: status %s", rep.Status)
+			}
+			if len(f2.journal.grep("h1: ")) != 0 || len(f2.journal.grep("h3: ")) != 1 || len(f2.journal.grep("h4: ")) != 1 {
+				t.Errorf("resumed ran %q, want h3 and h4 only", f2.journal.all())
+			}
+		})
+	}
+}
+
+// A journal that cannot be written stops the rollout: nothing new starts,
+// the run ends halted with the journal's error as the reason.
+func TestJournalWriteFailureHalts(t *testing.T) {
+	p := loadPlaybook(t, `playbook "j" {}
+remaining { parallel = 1 }
+steps {
+  command "one" { run = "echo one" }
+}`)
+	hosts := hostNames(3)
+	f := newFleet(t, hosts...)
+	e, rec := setup(t, p, f, hosts...)
+	var journalled []string
+	e.Journal = func(ev report.Event) error {
+		if ev.Type == report.HostFinish {
+			return errors.New("journal /state/runs/x/journal.jsonl: write: no space left on device")
+		}
+		journalled = append(journalled, ev.Type)
+		return nil
+	}
+	rep := mustRun(t, e)
+	if rep.Status != report.Halted || report.ExitCode(rep.Status) != 3 || !strings.Contains(rep.Error, "journal.jsonl: write: no space left") {
+		t.Fatalf("status %s, error %q", rep.Status, rep.Error)
+	}
+	if len(f.journal.grep("h2: ")) != 0 {
+		t.Errorf("a host started after the journal failed: %q", f.journal.all())
+	}
+	if slices.Contains(journalled, report.RunFinish) {
+		t.Errorf("events were offered to the journal after it failed: %v", journalled)
+	}
+	if rec.index(func(ev report.Event) bool { return ev.Type == report.RunFinish }) < 0 {
+		t.Errorf("the event printer missed run_finish")
+	}
+}
+
+// A gate that failed halts the run; resumed, the batch's hosts (finished)
+// are not run again, the gate is checked again and, passing, the rollout
+// goes on.
+func TestResumeRechecksFailedGate(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "healthy")
+	p := loadPlaybook(t, fmt.Sprintf(`playbook "g" {}
+canary {
+  hosts = 1
+  gate {
+    timeout = "5s"
+    command "lb" { run = "test -e %s" }
+  }
+}
+remaining {}
+steps {
+  command "one" { run = "echo one" }
+}`, flag))
+	hosts := hostNames(3)
+	dir := t.TempDir()
+	f := newFleet(t, hosts...)
+	e, _ := setup(t, p, f, hosts...)
+	j := journalled(t, e, dir)
+	if rep := mustRun(t, e); rep.Status != report.Halted || !strings.Contains(rep.Error, "gate failed") {
+		t.Fatalf("attempt 1: %s %s", rep.Status, rep.Error)
+	}
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFleet(t, hosts...)
+	e2, rec := setup(t, p, f2, hosts...)
+	e2.Resume = replay(t, j)
+	rep := mustRun(t, e2)
+	if rep.Status != report.Succeeded {
+		t.Fatalf("attempt 2: %s %s", rep.Status, rep.Error)
+	}
+	if len(f2.journal.grep("h1: ")) != 0 || len(f2.journal.grep("h2: ")) != 1 || len(f2.journal.grep("h3: ")) != 1 {
+		t.Errorf("attempt 2 ran %q, want h2 and h3 only", f2.journal.all())
+	}
+	if rec.index(func(ev report.Event) bool { return ev.Type == report.GateFinish && ev.Status == report.Passed }) < 0 {
+		t.Errorf("the failed gate was not checked again")
+	}
+	if g := rep.Stages[0].Gate; g == nil || g.Status != report.Passed || len(rep.Stages[0].Batches) != 1 {
+		t.Errorf("canary gate %+v, batches %d", g, len(rep.Stages[0].Batches))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/drover-sh/drover/transport"
 	"github.com/urfave/cli/v2"
@@ -35,6 +36,8 @@ type env struct {
 	readPassword func(prompt string) ([]byte, error)
 	// newConnector makes the connection source for host-touching commands.
 	newConnector func(transport.DialerOptions) connector
+	// now is the clock settings.window is judged by; nil: time.Now (tests set it).
+	now func() time.Time
 }
 
 func main() {
@@ -189,6 +192,8 @@ func newApp(e *env) *cli.App {
 			validateCommand(e),
 			planCommand(e),
 			runCommand(e),
+			historyCommand(e),
+			reportCommand(e),
 			{
 				Name:         "inventory",
 				Usage:        "list the inventory or show one host and how drover reaches it",

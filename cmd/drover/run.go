@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,10 +20,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
 
 	"github.com/drover-sh/drover/facts"
+	"github.com/drover-sh/drover/journal"
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
 	"github.com/drover-sh/drover/stages"
@@ -46,9 +45,14 @@ hosts are rolled back when the playbook has a rollback block (--no-rollback: nev
 Every event is a timestamped line on stderr (--output json: one JSON object a line on stdout),
 then a summary. The report is written to <state dir>/runs/<run id>/report.json and --report FILE.
 The first SIGINT/SIGTERM stops starting new work (hosts finish their current step), a second
-exits at once. Exit status: 0 all hosts ok, 1 some hosts failed within the budgets or were
-unreachable, 2 bad input (nothing ran), 3 halted by a gate or a failure budget, 4 interrupted,
-5 not started (lock held, maintenance window closed).`
+exits at once. Every run keeps a journal (<state dir>/runs/<run id>/journal.jsonl, each event
+fsync'd); --resume last|RUN continues a run that crashed, was killed, interrupted, halted or
+stopped by its maintenance window: finished hosts are not run again, hosts in flight run again
+from their first step. settings.window is checked at the start and before every batch (and every
+host of remaining); --ignore-window skips it. Exit status: 0 all hosts ok, 1 some hosts failed
+within the budgets or were unreachable, 2 bad input (nothing ran), 3 halted by a gate, a failure
+budget or an unwritable journal, or stopped by the window closing mid-run (window_closed,
+resumable), 4 interrupted, 5 not started (lock held, maintenance window closed).`
 
 func runCommand(e *env) *cli.Command {
 	flags := append(append(commonFlags(), factFlags()...), varFlags()...)
@@ -58,6 +62,8 @@ func runCommand(e *env) *cli.Command {
 		&cli.BoolFlag{Name: "no-rollback", Usage: "never run the playbook's rollback block"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "event `FORMAT`: text (stderr) or json (one event a line on stdout)", Value: "text"},
 	)
+	flags = append(flags, logFlags()...)
+	flags = append(flags, resumeFlags()...)
 	return &cli.Command{
 		Name:            "run",
 		Usage:           "run a playbook's staged rollout: canary, batches, remaining, gates, failure budgets, rollback",
@@ -100,18 +106,29 @@ func runAction(c *cli.Context, e *env) error {
 		return badInput(o.cmd, "--output must be text or json, got %q", c.String("output"))
 	}
 	o.json = jsonOut // keeps fact-gathering consoles off stdout
+	ep, err := newRunPrinter(c, e, o, jsonOut)
+	if err != nil {
+		return err
+	}
+	defer ep.close()
 	dp := newDiagPrinter(e, o.noColor)
 	p, files, diags := playbook.Load(path, varInputs(c, e))
 	if err := dp.report(path, files, diags); err != nil || p == nil {
 		return err
 	}
-	if p.Settings.Window != nil {
-		open, why, err := windowOpen(p.Settings.Window, time.Now())
+	var resume *journal.State
+	if which := c.String("resume"); which != "" {
+		if resume, err = findResume(stateDir(e), p.Name, which); err != nil {
+			return &badInputError{Cmd: o.cmd, Err: err}
+		}
+	}
+	if p.Settings.Window != nil && !c.Bool("ignore-window") {
+		open, why, err := windowOpen(p.Settings.Window, e.clock())
 		if err != nil {
 			return &badInputError{Cmd: o.cmd, Err: fmt.Errorf("%s: settings.window: %w", path, err)}
 		}
 		if !open {
-			return &runExitError{code: exitNotStarted, msg: "not started: the maintenance window is closed: " + why}
+			return windowClosed(c.Context, p, ep, why)
 		}
 	}
 	src, err := newFactSource(c, e, o)
@@ -138,9 +155,10 @@ func runAction(c *cli.Context, e *env) error {
 	}
 
 	state := stateDir(e)
-	if p.Settings.Lock != nil && *p.Settings.Lock {
-		unlock, err := lockPlaybook(state, p.Name)
+	if c.Bool("lock") || (p.Settings.Lock != nil && *p.Settings.Lock) {
+		unlock, err := acquireLock(state, p.Name, ep.warn)
 		if err != nil {
+			ep.logLine(err.Error())
 			return err
 		}
 		defer unlock()
@@ -152,6 +170,7 @@ func runAction(c *cli.Context, e *env) error {
 	}
 	defer s.conn.Close()
 	con := newConsole(e, o)
+	con.progress = con.progress && !ep.quiet
 	con.startProgress(0, len(ts))
 	got, failed := src.gatherAll(c.Context, s, ts, con.hostDone)
 	con.endProgress()
@@ -199,7 +218,6 @@ func runAction(c *cli.Context, e *env) error {
 	if c.IsSet("timeout") {
 		stepTimeout = o.timeout
 	}
-	ep := newEventPrinter(e, o, jsonOut)
 	byName := make(map[string]stages.Target, len(chosen))
 	for _, t := range chosen {
 		byName[t.Name] = t
@@ -217,6 +235,26 @@ func runAction(c *cli.Context, e *env) error {
 		Secrets:     secrets,
 	}
 	started := time.Now()
+	if state != "" || resume != nil { // without a state directory there is nowhere to keep it (warned below)
+		rj, err := openRunJournal(state, p, plan, resume, e.stderr)
+		if err != nil {
+			var coded interface{ ExitCode() int }
+			if resume != nil && !errors.As(err, &coded) {
+				return &badInputError{Cmd: o.cmd, Err: err} // the plan or variables no longer match: nothing ran
+			}
+			return err
+		}
+		defer rj.close()
+		eng.RunID, eng.Resume, eng.Journal = rj.runID, rj.resume, rj.j.Append
+	}
+	if w := p.Settings.Window; w != nil && !c.Bool("ignore-window") {
+		// Asked before each batch (and each host of remaining): a window
+		// closing mid-run ends it window_closed, resumable.
+		eng.Window = func() (bool, string) {
+			open, why, _ := windowOpen(w, e.clock()) // its settings were checked above
+			return open, why
+		}
+	}
 	rep, err := eng.Run(c.Context)
 	if err != nil {
 		return &badInputError{Cmd: o.cmd, Err: err}
@@ -252,6 +290,10 @@ func runAction(c *cli.Context, e *env) error {
 	if writeErr != nil {
 		fmt.Fprintf(e.stderr, "drover: error: writing the report: %v\n", writeErr)
 	}
+	sendNotify(c.Context, p, ep, summarizeRun(rep, reportPathOf(written)), secrets)
+	if eng.Journal != nil && rep.Status == report.Interrupted {
+		fmt.Fprintf(e.stderr, "drover: to continue this run: drover run %s --resume %s\n", path, rep.RunID)
+	}
 	return runOutcome(rep, len(doc.Unreachable), writeErr != nil)
 }
 
@@ -272,6 +314,9 @@ func runOutcome(rep *report.Report, unreachable int, writeFailed bool) error {
 	case exitInterrupted:
 		return errInterrupted
 	case exitHalted:
+		if rep.Status == report.WindowClosed {
+			return &runExitError{code: exitHalted, msg: fmt.Sprintf("stopped: %s; continue with --resume %s", rep.Error, rep.RunID)}
+		}
 		return &runExitError{code: exitHalted, msg: "rollout halted: " + rep.Error}
 	case exitNotStarted:
 		return &runExitError{code: exitNotStarted, msg: "not started: " + rep.Error}
@@ -342,28 +387,6 @@ func sessionConnector(s *hostSession) stages.Connector {
 type noClose struct{ transport.Runner }
 
 func (noClose) Close() error { return nil }
-
-// lockPlaybook takes settings.lock's lock: one run of a playbook at a time on
-// this controller. A held lock is exit 5: the run did not start.
-func lockPlaybook(state, name string) (func(), error) {
-	if state == "" {
-		return nil, errors.New("settings.lock: no state directory ($DROVER_STATE_DIR, $XDG_STATE_HOME or $HOME) to keep the lock in")
-	}
-	dir := filepath.Join(state, "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("settings.lock: %w", err)
-	}
-	safe := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(name, "_")
-	l := flock.New(filepath.Join(dir, safe+".lock"))
-	ok, err := l.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("settings.lock: %w", err)
-	}
-	if !ok {
-		return nil, &runExitError{code: exitNotStarted, msg: fmt.Sprintf("not started: another run of playbook %q holds the lock %s", name, l.Path())}
-	}
-	return func() { _ = l.Unlock() }, nil
-}
 
 var weekdays = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
@@ -464,6 +487,9 @@ type eventPrinter struct {
 	stderr io.Writer
 	enc    *json.Encoder // --output json; nil for text
 	pal    *palette
+	plain  *palette // --log lines are never coloured
+	quiet  bool     // --quiet: only errors (quietShows)
+	log    *runLog  // --log FILE; nil without
 
 	mu    sync.Mutex
 	tally map[string]map[string]int // stage -> host status -> count, as hosts finish
@@ -474,7 +500,8 @@ type eventPrinter struct {
 func newEventPrinter(e *env, o *options, jsonOut bool) *eventPrinter {
 	p := &eventPrinter{
 		stderr: e.stderr, tally: map[string]map[string]int{},
-		pal: newPalette(useColor(e.stderrTTY, e.getenv("NO_COLOR"), o.noColor)),
+		pal:   newPalette(useColor(e.stderrTTY, e.getenv("NO_COLOR"), o.noColor)),
+		plain: newPalette(false),
 	}
 	if jsonOut {
 		p.enc = json.NewEncoder(e.stdout)
@@ -499,6 +526,7 @@ func (p *eventPrinter) event(ev report.Event) {
 		}
 		p.tally[ev.Stage][ev.Status]++
 	}
+	p.logEvent(ev)
 	if p.enc != nil {
 		if err := p.enc.Encode(ev); err != nil && p.err == nil {
 			p.err = err
@@ -506,7 +534,9 @@ func (p *eventPrinter) event(ev report.Event) {
 		}
 		return
 	}
-	io.WriteString(p.stderr, eventLine(p.pal, ev)+"\n")
+	if !p.quiet || quietShows(ev) {
+		io.WriteString(p.stderr, eventLine(p.pal, ev)+"\n")
+	}
 }
 
 // statusText is the tally so far, for the confirm prompt's "status" answer.
@@ -553,6 +583,7 @@ func colorStatus(pal *palette, status string) string {
 
 // eventLine is one event as a plain line: time, then what happened.
 func eventLine(pal *palette, ev report.Event) string {
+	ev = sanitizeEvent(ev) // details come from hosts: no terminal controls, one line
 	ts := ev.Time.UTC().Format(report.TimeFormat)
 	if ev.Time.IsZero() {
 		ts = "-"
@@ -625,7 +656,7 @@ func renderRunSummary(w io.Writer, pal *palette, rep *report.Report, unreachable
 	fmt.Fprintf(&b, "\nrun %s of %s: %s (exit %d) in %s\n", rep.RunID, rep.Playbook, colorStatus(pal, rep.Status),
 		report.ExitCode(rep.Status), elapsed.Round(time.Millisecond))
 	if rep.Error != "" {
-		fmt.Fprintf(&b, "  %s\n", rep.Error)
+		fmt.Fprintf(&b, "  %s\n", sanitizeLine(rep.Error))
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -650,7 +681,7 @@ func renderRunSummary(w io.Writer, pal *palette, rep *report.Report, unreachable
 	for _, st := range rep.Stages {
 		for _, h := range st.Hosts {
 			if report.HostFailedStatus(h.Status) {
-				bad = append(bad, fmt.Sprintf("  %s %s: %s\n", pal.bold.Sprint(h.Name), colorStatus(pal, h.Status), h.Error))
+				bad = append(bad, fmt.Sprintf("  %s %s: %s\n", pal.bold.Sprint(h.Name), colorStatus(pal, h.Status), sanitizeLine(h.Error)))
 			}
 		}
 	}

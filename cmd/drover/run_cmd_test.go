@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/drover-sh/drover/facts"
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
@@ -546,4 +548,249 @@ func TestRunSummaryGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "run-summary-halted.txt", b.Bytes())
+}
+
+// runAt runs the command line with the window clock injected.
+func (h *harness) runAt(t *testing.T, now func() time.Time, args ...string) int {
+	t.Helper()
+	e := h.env()
+	e.now = now
+	return run(append([]string{"drover"}, args...), e, h.sigs, func() { h.forced <- struct{}{} })
+}
+
+// windowed is runPlaybook with a maintenance window 01:00-05:00 UTC.
+func windowed(t *testing.T) string {
+	t.Helper()
+	pb := filepath.Join(t.TempDir(), "w.hcl")
+	src := strings.Replace(runPlaybook, "targets {", "settings {\n  window {\n    start = \"01:00\"\n    end = \"05:00\"\n  }\n}\n\ntargets {", 1)
+	if err := os.WriteFile(pb, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pb
+}
+
+// deploys counts each host's deploy commands.
+func (f *fleet) deploys() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for h, cmds := range f.cmds {
+		for _, c := range cmds {
+			if strings.Contains(c, "deploy-") {
+				out[h]++
+			}
+		}
+	}
+	return out
+}
+
+func onlyRun(t *testing.T, state string) *report.Report {
+	t.Helper()
+	runs, _ := filepath.Glob(filepath.Join(state, "runs", "*", "report.json"))
+	if len(runs) != 1 {
+		t.Fatalf("reports %v, want one", runs)
+	}
+	return readReport(t, runs[0])
+}
+
+// Window tests with an injected clock: closed → exit 5 and nothing touched;
+// closing mid-run → no new batch, window_closed (exit 3), and --resume the
+// next night finishes the run with every host deployed once; --ignore-window.
+func TestRunWindowClock(t *testing.T) {
+	closed := func() time.Time { return time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) }
+	open := func() time.Time { return time.Date(2026, 3, 3, 2, 0, 0, 0, time.UTC) }
+
+	f := &fleet{}
+	h, _, state := runSetup(t, f)
+	pb := windowed(t)
+	if code := h.runAt(t, closed, runArgs(pb)...); code != exitNotStarted {
+		t.Fatalf("closed window: exit %d, want 5\n%s", code, h.stderrString())
+	}
+	if len(h.conn.dialled) != 0 || len(f.deploys()) != 0 {
+		t.Fatalf("closed window, yet dialled %v", h.conn.dialled)
+	}
+	if _, err := os.Stat(filepath.Join(state, "runs")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("closed window, yet a run directory exists (%v)", err)
+	}
+
+	// Open for the start check, the canary and early's first batch; 05:00
+	// (closed) from early's second batch on.
+	var mu sync.Mutex
+	calls := 0
+	closing := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 3 {
+			return time.Date(2026, 3, 2, 4, 59, 0, 0, time.UTC)
+		}
+		return time.Date(2026, 3, 2, 5, 0, 0, 0, time.UTC)
+	}
+	if code := h.runAt(t, closing, runArgs(pb)...); code != exitHalted {
+		t.Fatalf("closing window: exit %d, want 3\n%s", code, h.stderrString())
+	}
+	rep := onlyRun(t, state)
+	want := map[string]string{"h1": "changed", "h2": "changed", "h3": "skipped", "h4": "skipped", "h5": "skipped", "h6": "skipped"}
+	if rep.Status != report.WindowClosed || !mapsEqual(hostStatuses(rep), want) {
+		t.Fatalf("status %s, hosts %v, want window_closed and %v", rep.Status, hostStatuses(rep), want)
+	}
+	if !strings.Contains(h.stderrString(), "--resume "+rep.RunID) {
+		t.Errorf("stderr does not say how to resume:\n%s", h.stderrString())
+	}
+
+	if code := h.runAt(t, open, runArgs(pb, "--resume", "last")...); code != exitOK {
+		t.Fatalf("resume: exit %d\n%s", code, h.stderrString())
+	}
+	merged := onlyRun(t, state)
+	if merged.RunID != rep.RunID || merged.Status != report.Succeeded || !merged.Started.Equal(rep.Started.Time) {
+		t.Errorf("merged report: run %s status %s started %v; want run %s succeeded, started %v",
+			merged.RunID, merged.Status, merged.Started, rep.RunID, rep.Started)
+	}
+	for _, n := range strings.Split(runHosts, ",") {
+		if got := f.deploys()[n]; got != 1 {
+			t.Errorf("%s deployed %d times, want once", n, got)
+		}
+		if s := hostStatuses(merged)[n]; s != report.HostChanged {
+			t.Errorf("%s: %s in the merged report", n, s)
+		}
+	}
+
+	// --ignore-window: an emergency run at noon.
+	f2 := &fleet{}
+	h2, _, _ := runSetup(t, f2)
+	if code := h2.runAt(t, closed, runArgs(pb, "--ignore-window")...); code != exitOK || f2.deploys()["h6"] != 1 {
+		t.Fatalf("--ignore-window: exit %d, deploys %v\n%s", code, f2.deploys(), h2.stderrString())
+	}
+}
+
+// SIGINT while the canary deploys: exit 4, the journal ends with the run's
+// end; --resume last runs the canary again from its first step (it was in
+// flight) and every other host once, into one report.
+func TestRunInterruptedThenResumed(t *testing.T) {
+	inStep, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f := &fleet{}
+	f.block = func() {
+		once.Do(func() {
+			close(inStep)
+			<-release
+		})
+	}
+	h, pb, state := runSetup(t, f)
+	stopping := h.waitFor("stopping")
+	code := make(chan int, 1)
+	go func() { code <- h.run(t, runArgs(pb)...) }()
+	<-inStep
+	h.sigs <- syscall.SIGTERM
+	<-stopping
+	close(release)
+	if c := <-code; c != exitInterrupted {
+		t.Fatalf("exit %d, want 4\n%s", c, h.stderrString())
+	}
+	rep := onlyRun(t, state)
+	jpath := filepath.Join(state, "runs", rep.RunID, "journal.jsonl")
+	b, err := os.ReadFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last report.Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Type != report.RunFinish || last.Status != report.Interrupted {
+		t.Fatalf("journal's last record %q (%v), want run_finish interrupted", lines[len(lines)-1], err)
+	}
+	if fi, err := os.Stat(jpath); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("journal mode: %v %v", fi, err)
+	}
+	if strings.Contains(string(b), "tok-very-secret") {
+		t.Errorf("the sensitive variable reached the journal")
+	}
+
+	if code := h.run(t, runArgs(pb, "--resume", rep.RunID)...); code != exitOK {
+		t.Fatalf("resume: exit %d\n%s", code, h.stderrString())
+	}
+	merged := onlyRun(t, state)
+	want := map[string]int{"h1": 2, "h2": 1, "h3": 1, "h4": 1, "h5": 1, "h6": 1}
+	if got := f.deploys(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("deploys %v, want %v (h1 was in flight: run again from its first step)", got, want)
+	}
+	if merged.RunID != rep.RunID || merged.Status != report.Succeeded || len(merged.Stages[1].Batches) != 2 {
+		t.Errorf("merged report %s %s, early batches %d", merged.RunID, merged.Status, len(merged.Stages[1].Batches))
+	}
+}
+
+// --resume refuses what it cannot continue (exit 2, nothing dialled).
+func TestRunResumeRefusals(t *testing.T) {
+	f := &fleet{}
+	h, pb, _ := runSetup(t, f)
+	if code := h.run(t, runArgs(pb, "--resume", "last")...); code != exitBadInput || !strings.Contains(h.stderrString(), "no run of playbook") {
+		t.Fatalf("no run yet: exit %d\n%s", code, h.stderrString())
+	}
+	// A run halted at the canary can be resumed, but not with another plan.
+	f.fail = map[string]bool{"h1": true}
+	if code := h.run(t, runArgs(pb)...); code != exitHalted {
+		t.Fatalf("halting run: exit %d\n%s", code, h.stderrString())
+	}
+	f.fail = nil
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"plan changed", []string{"run", pb, "-i", "h1,h2,h3,h4,h5", "--ssh-config", "none", "--resume", "last"}, "plan changed"},
+		{"unknown run", runArgs(pb, "--resume", "20990101T000000Z-000000"), "no such file"},
+		{"not a run id", runArgs(pb, "--resume", "../x"), "not a run id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.stderr = notifyWriter{}
+			dialled := len(h.conn.dialled)
+			if code := h.run(t, tt.args...); code != exitBadInput {
+				t.Fatalf("exit %d, want 2\n%s", code, h.stderrString())
+			}
+			if !strings.Contains(h.stderrString(), tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, h.stderrString())
+			}
+			if tt.name != "plan changed" && len(h.conn.dialled) != dialled {
+				t.Errorf("dialled %v", h.conn.dialled[dialled:])
+			}
+		})
+	}
+	// The canary's failure spent the budget: resuming halts again at once,
+	// touching nothing (start a new run instead).
+	before := fmt.Sprint(f.deploys())
+	if code := h.run(t, runArgs(pb, "--resume", "last")...); code != exitHalted || !strings.Contains(h.stderrString(), "earlier attempt") {
+		t.Fatalf("resume of a spent budget: exit %d, want 3\n%s", code, h.stderrString())
+	}
+	if after := fmt.Sprint(f.deploys()); after != before {
+		t.Errorf("deploys went from %s to %s", before, after)
+	}
+	// A run that succeeded has nothing left to resume.
+	if code := h.run(t, runArgs(pb)...); code != exitOK {
+		t.Fatalf("new run: exit %d\n%s", code, h.stderrString())
+	}
+	h.stderr = notifyWriter{}
+	if code := h.run(t, runArgs(pb, "--resume", "last")...); code != exitBadInput || !strings.Contains(h.stderrString(), "already finished") {
+		t.Fatalf("finished run: exit %d\n%s", code, h.stderrString())
+	}
+}
+
+// A run still going in another drover holds its run directory's lock:
+// --resume of it does not start (exit 5).
+func TestRunResumeOfARunInProgress(t *testing.T) {
+	f := &fleet{fail: map[string]bool{"h1": true}}
+	h, pb, state := runSetup(t, f)
+	if code := h.run(t, runArgs(pb)...); code != exitHalted {
+		t.Fatalf("first run: exit %d\n%s", code, h.stderrString())
+	}
+	rep := onlyRun(t, state)
+	l := flock.New(filepath.Join(state, "runs", rep.RunID, "run.lock"))
+	if ok, err := l.TryLock(); !ok || err != nil {
+		t.Fatalf("taking the run's lock: %v %v", ok, err)
+	}
+	defer l.Unlock()
+	err := h.runErr(runArgs(pb, "--resume", rep.RunID)...)
+	var coded interface{ ExitCode() int }
+	if !errors.As(err, &coded) || coded.ExitCode() != exitNotStarted || !strings.Contains(err.Error(), "in progress") {
+		t.Fatalf("error %v, want exit 5: the run is in progress", err)
+	}
 }
