@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,11 @@ func (l *Lab) boot(ctx context.Context, h *Host) error {
 	bootOffset := fi.Size() // this boot's messages start here
 	fstab := l.fstab(h.Name)
 	if err := os.WriteFile(filepath.Join(l.Dir, "hosts", h.Name, "fstab"), []byte(fstab), 0o644); err != nil {
+		return fmt.Errorf("lab: %s: %w", h.Name, err)
+	}
+	// Every boot gets a new boot id, as the kernel gives a real one; the host's init
+	// writes the next one when the host reboots itself.
+	if err := newBootID(l.bootIDFile(h.Name)); err != nil {
 		return fmt.Errorf("lab: %s: %w", h.Name, err)
 	}
 	cmd := exec.Command("unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private",
@@ -90,6 +96,7 @@ func (l *Lab) fstab(name string) string {
 	for _, m := range [][4]string{
 		{"drover-lab-" + name, root, "overlay", "lowerdir=/,upperdir=" + upper + ",workdir=" + work},
 		{"proc", root + "/proc", "proc", "nosuid,nodev,noexec"},
+		{l.bootIDFile(name), root + "/proc/sys/kernel/random/boot_id", "none", "bind"},
 		{"/sys", root + "/sys", "none", "rbind"},
 		{"/dev", root + "/dev", "none", "rbind"},
 		{"lab-run-" + name, root + "/run", "tmpfs", "mode=0755,nosuid,nodev"},
@@ -99,6 +106,40 @@ func (l *Lab) fstab(name string) string {
 		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", esc(m[0]), esc(m[1]), m[2], esc(m[3]))
 	}
 	return b.String()
+}
+
+// bootIDFile is the host's boot id, bind-mounted over /proc/sys/kernel/random/boot_id
+// inside it (the kernel's own is the machine's, the same for every host).
+func (l *Lab) bootIDFile(name string) string {
+	return filepath.Join(l.Dir, "hosts", name, "boot_id")
+}
+
+// newBootID writes a fresh random UUID (version 4, as the kernel's) to path.
+func newBootID(path string) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("boot id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	id := fmt.Sprintf("%x-%x-%x-%x-%x\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	if err := os.WriteFile(path, []byte(id), 0o644); err != nil {
+		return fmt.Errorf("boot id: %w", err)
+	}
+	return nil
+}
+
+// BootID is the host's current boot id, as /proc/sys/kernel/random/boot_id reads
+// inside it. It changes with every boot, including a reboot the host does itself.
+func (l *Lab) BootID(name string) (string, error) {
+	if _, err := l.Host(name); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(l.bootIDFile(name))
+	if err != nil {
+		return "", fmt.Errorf("lab: %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // waitBanner polls addr:22 until an SSH server sends its "SSH-2.0" banner (or, with
@@ -173,6 +214,25 @@ func onlyChild(pid int) (int, error) {
 		return 0, fmt.Errorf("unshare (pid %d) has children %q, want one", pid, f)
 	}
 	return strconv.Atoi(f[0])
+}
+
+// sshdOf finds the host's listening sshd: the child of its init (pid1) named sshd.
+// Daemons the host started may be the init's children too, after their parent exited.
+func sshdOf(pid1 int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid1, pid1))
+	if err != nil {
+		return 0, fmt.Errorf("children of the host's init (pid %d): %w", pid1, err)
+	}
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "sshd" {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no sshd among the children of the host's init (pid %d)", pid1)
 }
 
 // nsOf returns the pid namespace of pid ("pid:[…]"), or "" when it does not exist.
@@ -427,8 +487,13 @@ func (l *Lab) RotateHostKey(ctx context.Context, name string) error {
 	if err := writeHostKeys(fmt.Sprintf("/proc/%d/root", p.pid1), keys); err != nil {
 		return fmt.Errorf("lab: %s: %w", name, err)
 	}
-	// SIGHUP makes sshd re-exec itself (same pid), loading the new keys.
-	if err := syscall.Kill(p.pid1, syscall.SIGHUP); err != nil {
+	// SIGHUP makes sshd re-exec itself (same pid), loading the new keys. It goes to
+	// sshd itself: pid 1 is the host's init, which ignores it.
+	sshd, err := sshdOf(p.pid1)
+	if err != nil {
+		return fmt.Errorf("lab: %s: %w", name, err)
+	}
+	if err := syscall.Kill(sshd, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("lab: %s: restart sshd: %w", name, err)
 	}
 	want := keys.ed25519Pub.Marshal()
