@@ -24,6 +24,8 @@ import (
 //   - versions (Debian ordering, dotted-numeric fallback; see CompareVersions):
 //     version_compare(a, b) → -1, 0 or 1; version_lt, version_lte, version_gt,
 //     version_gte(a, b) → bool
+//   - raw(x): x itself. In a command's `run` it marks x to be spliced into the
+//     shell line unquoted (see playbook's shell templating); elsewhere it changes nothing.
 //
 // A new map is returned on every call so callers may add their own entries.
 func Functions() map[string]function.Function {
@@ -62,6 +64,7 @@ func Functions() map[string]function.Function {
 		"parseint":        stdlib.ParseIntFunc,
 		"pow":             stdlib.PowFunc,
 		"range":           stdlib.RangeFunc,
+		"raw":             rawFunc,
 		"regex":           stdlib.RegexFunc,
 		"regex_replace":   stdlib.RegexReplaceFunc,
 		"regexall":        stdlib.RegexAllFunc,
@@ -101,6 +104,15 @@ func Functions() map[string]function.Function {
 		"zipmap":          stdlib.ZipmapFunc,
 	}
 }
+
+// rawFunc is the identity; playbook command templates override it with one
+// that marks its result as not to be quoted.
+var rawFunc = function.New(&function.Spec{
+	Description: "Returns its argument; in a command template, the value is not shell-quoted.",
+	Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowNull: true, AllowDynamicType: true, AllowMarked: true}},
+	Type:        func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl:        func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
+})
 
 var versionParams = []function.Parameter{
 	{Name: "a", Type: cty.String},

@@ -149,13 +149,15 @@ type UploadSpec struct {
 	HasContent                          bool
 }
 
-// PatchSpec upgrades the whole system.
+// PatchSpec upgrades the whole system. Mode is upgrade (default) or dist-upgrade.
 type PatchSpec struct {
+	Mode         string
 	SecurityOnly bool
 	Exclude      []string
 }
 
 // RebootSpec reboots when the system says it is required, or always when Force.
+// The step's timeout (Resolved.Timeout) bounds the wait for the host to return.
 type RebootSpec struct{ Force bool }
 
 // CheckSpec is a check or action with concrete values. Exactly one kind pointer is set.
@@ -169,9 +171,11 @@ type CheckSpec struct {
 	Prometheus *PrometheusCheck
 }
 
-// HTTPCheck: Status 0 accepts any 2xx; Body, when set, must appear in the response.
+// HTTPCheck: Status 0 accepts any 2xx; Body, when set, must appear in the response;
+// BodyRegex, when set, must match it (RE2 syntax, checked when the playbook loads).
 type HTTPCheck struct {
 	URL, Method, Body string
+	BodyRegex         string
 	Status            int
 	Headers           map[string]string
 }
@@ -182,10 +186,12 @@ type TCPCheck struct{ Address string }
 // CommandCheck runs Run: on the host for before/after/health, on the controller for gates.
 type CommandCheck struct{ Run string }
 
-// PrometheusCheck runs an instant query; its value must lie within Min and Max (nil: unbounded).
+// PrometheusCheck runs an instant query; its value must lie within Min and Max (nil:
+// unbounded). An empty result fails unless EmptyOK.
 type PrometheusCheck struct {
 	URL, Query string
 	Min, Max   *float64
+	EmptyOK    bool
 }
 
 // getter evaluates a block's fields in one context and collects problems.
@@ -203,8 +209,12 @@ func (g *getter) get(name string) cty.Value {
 	if f.static {
 		return f.value
 	}
-	v, diags := f.attr.Expr.Value(g.ctx)
-	g.diags = append(g.diags, scrub(diags)...)
+	e, ctx := f.attr.Expr, g.ctx
+	if f.shell != nil {
+		e, ctx = f.shell, shellContext(g.ctx) // interpolations quoted, raw() honoured
+	}
+	v, diags := e.Value(ctx)
+	g.diags = append(g.diags, tidyShellDiags(scrub(diags))...)
 	if diags.HasErrors() {
 		return cty.NullVal(cty.DynamicPseudoType)
 	}
@@ -350,7 +360,7 @@ func (s *Step) Evaluate(ctx *hcl.EvalContext) (*StepSpec, hcl.Diagnostics) {
 		}
 		out.Upload = u
 	case "patch":
-		ps := &PatchSpec{Exclude: g.strings("exclude")}
+		ps := &PatchSpec{Mode: g.str("mode", "upgrade"), Exclude: g.strings("exclude")}
 		if b := g.boolean("security_only"); b != nil {
 			ps.SecurityOnly = *b
 		}
@@ -378,13 +388,16 @@ func (c *Check) Evaluate(ctx *hcl.EvalContext) (*CheckSpec, hcl.Diagnostics) {
 	switch c.Kind {
 	case "http":
 		out.HTTP = &HTTPCheck{URL: g.str("url", ""), Method: g.str("method", "GET"), Body: g.str("body", ""),
-			Status: g.integer("status"), Headers: g.strMap("headers")}
+			BodyRegex: g.str("body_regex", ""), Status: g.integer("status"), Headers: g.strMap("headers")}
 	case "tcp":
 		out.TCP = &TCPCheck{Address: g.str("address", "")}
 	case "command":
 		out.Command = &CommandCheck{Run: g.str("run", "")}
 	case "prometheus":
 		out.Prometheus = &PrometheusCheck{URL: g.str("url", ""), Query: g.str("query", ""), Min: g.number("min"), Max: g.number("max")}
+		if b := g.boolean("empty_ok"); b != nil {
+			out.Prometheus.EmptyOK = *b
+		}
 	}
 	return out, g.diags
 }

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -43,7 +46,7 @@ var stepKinds = map[string]kindSpec{
 		{name: "noop", kind: kBool},
 		{name: "manifest", kind: kString},
 		{name: "environment", kind: kString, safe: safeWord, safeWhat: "Puppet environment"},
-		{name: "reason", kind: kString},
+		{name: "reason", kind: kString, validate: oneLine},
 		fTimeoutStep,
 	}},
 	"command": {labelRequired: true, fields: []fieldSpec{
@@ -52,7 +55,7 @@ var stepKinds = map[string]kindSpec{
 		fTimeoutStep,
 	}},
 	"upload": {labelRequired: true, fields: []fieldSpec{
-		{name: "source", kind: kString},
+		{name: "source", kind: kString, validate: localSource},
 		{name: "content", kind: kString},
 		{name: "destination", kind: kString, required: true, validate: absPath},
 		{name: "mode", kind: kString, safe: safeMode, safeWhat: "octal file mode"},
@@ -60,6 +63,7 @@ var stepKinds = map[string]kindSpec{
 		fTimeoutStep,
 	}},
 	"patch": {fields: []fieldSpec{
+		{name: "mode", kind: kString, enum: []string{"upgrade", "dist-upgrade"}},
 		{name: "security_only", kind: kBool},
 		{name: "exclude", kind: kStrings, safe: safeName, safeWhat: "package name"},
 		fTimeoutStep,
@@ -77,6 +81,7 @@ var checkKinds = map[string]kindSpec{
 		{name: "method", kind: kString, enum: []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}},
 		{name: "status", kind: kNumber, min: 100, max: 599},
 		{name: "body", kind: kString},
+		{name: "body_regex", kind: kString, validate: validRegexp},
 		{name: "headers", kind: kStrMap},
 		fRetries, fInterval, fTimeoutChk,
 	}},
@@ -93,6 +98,7 @@ var checkKinds = map[string]kindSpec{
 		{name: "query", kind: kString, required: true, validate: nonEmpty},
 		{name: "min", kind: kNumber},
 		{name: "max", kind: kNumber},
+		{name: "empty_ok", kind: kBool},
 		fRetries, fInterval, fTimeoutChk,
 	}},
 }
@@ -113,6 +119,13 @@ func validURL(s string) string {
 	return ""
 }
 
+func validRegexp(s string) string {
+	if _, err := regexp.Compile(s); err != nil {
+		return fmt.Sprintf("%q is not a valid regular expression (Go RE2 syntax): %v.", s, err)
+	}
+	return ""
+}
+
 func hostPort(s string) string {
 	if _, _, err := net.SplitHostPort(s); err != nil {
 		return fmt.Sprintf("%q is not an address of the form host:port.", s)
@@ -120,9 +133,39 @@ func hostPort(s string) string {
 	return ""
 }
 
+// localSource accepts an upload source on the controller: an absolute path, or
+// a relative one that stays inside the playbook's directory (no "..", so a
+// playbook shared with others cannot reach for ~/.ssh through a relative path).
+func localSource(s string) string {
+	if s == "" {
+		return "The value must not be empty."
+	}
+	if !filepath.IsAbs(s) && !filepath.IsLocal(s) {
+		return fmt.Sprintf("%q leaves the playbook's directory; use a path inside it, or an absolute path.", s)
+	}
+	return ""
+}
+
+// oneLine accepts free text that ends up as one argument of a remote command
+// (quoted there): no control characters, which only serve to forge output.
+func oneLine(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return fmt.Sprintf("%q contains a control character (NUL, newline, …); write it on one line.", s)
+	}
+	return ""
+}
+
+// absPath accepts a remote file path: absolute, already clean (no "..", "//" or
+// trailing "/", so what is checked is what is written) and free of control
+// characters, which no file name of a managed host should need.
 func absPath(s string) string {
-	if !path.IsAbs(s) {
+	switch {
+	case !path.IsAbs(s):
 		return fmt.Sprintf("%q is not an absolute path.", s)
+	case strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Sprintf("%q contains a control character (NUL, newline, …).", s)
+	case path.Clean(s) != s:
+		return fmt.Sprintf("%q is not a clean path; write %q.", s, path.Clean(s))
 	}
 	return ""
 }

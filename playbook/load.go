@@ -632,7 +632,7 @@ func (d *decoder) block(b *hcl.Block, ks kindSpec, roots []string, when bool) *b
 		spec := blk.spec(a.Name)
 		f := &field{attr: a}
 		blk.fields[a.Name] = f
-		v, st := d.eval(a.Expr, roots)
+		v, st := d.evalField(blk, f, roots)
 		if st != evalOK {
 			continue
 		}
@@ -712,10 +712,40 @@ func (d *decoder) stepRules(s *Step) {
 }
 
 func (d *decoder) notify(b *hcl.Block) *Notify {
-	c := d.content(b.Body, &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "webhook", Required: true}}})
+	c := d.content(b.Body, &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "webhook"}, {Name: "headers"}, {Name: "command"}, {Name: "timeout"},
+	}})
 	n := &Notify{}
+	if c == nil {
+		return n
+	}
 	if a := c.Attributes["webhook"]; a != nil {
 		n.Webhook = d.str(a, fieldSpec{validate: validURL})
+	}
+	if a := c.Attributes["headers"]; a != nil {
+		if v, ok := d.typed(a, fieldSpec{name: a.Name, kind: kStrMap}); ok {
+			n.Headers = map[string]string{}
+			for k, hv := range v.AsValueMap() {
+				if hv.IsNull() {
+					d.errorf(a.Expr.Range(), `Invalid value for "headers"`, "header %q is null.", k)
+					continue
+				}
+				n.Headers[k] = hv.AsString()
+			}
+		}
+		if c.Attributes["webhook"] == nil {
+			d.errorf(a.NameRange, "Unexpected argument", "headers are only sent with a webhook.")
+		}
+	}
+	if a := c.Attributes["command"]; a != nil {
+		n.Command = d.str(a, fieldSpec{})
+	}
+	if a := c.Attributes["timeout"]; a != nil {
+		n.Timeout = d.duration(a, time.Second, time.Hour)
+	}
+	if c.Attributes["webhook"] == nil && c.Attributes["command"] == nil {
+		d.errorf(b.DefRange, "Missing notify target",
+			`notify needs a webhook = "https://…" (the summary is POSTed as JSON), a command = "…" (it reads the summary on stdin), or both.`)
 	}
 	return n
 }

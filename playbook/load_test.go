@@ -285,11 +285,12 @@ steps {
 		want string
 		warn int
 	}{
-		{"defaults", VarInputs{}, "echo d 1 ", 0},
-		{"env", VarInputs{Environ: []string{"DROVER_VAR_a=env", "DROVER_VAR_n=2", "PATH=/bin"}}, "echo env 2 ", 0},
-		{"file over env", VarInputs{Environ: []string{"DROVER_VAR_a=env"}, Files: []string{vf}}, "echo file 3 ", 1},
+		// Interpolations in a command are shell-quoted: an empty one is ''.
+		{"defaults", VarInputs{}, "echo d 1 ''", 0},
+		{"env", VarInputs{Environ: []string{"DROVER_VAR_a=env", "DROVER_VAR_n=2", "PATH=/bin"}}, "echo env 2 ''", 0},
+		{"file over env", VarInputs{Environ: []string{"DROVER_VAR_a=env"}, Files: []string{vf}}, "echo file 3 ''", 1},
 		{"flag over file", VarInputs{Files: []string{vf}, Flags: []string{"a=flag", `l=["x","y"]`}}, "echo flag 3 x,y", 1},
-		{"last flag wins", VarInputs{Flags: []string{"a=1", "a=2=3"}}, "echo 2=3 1 ", 0},
+		{"last flag wins", VarInputs{Flags: []string{"a=1", "a=2=3"}}, "echo 2=3 1 ''", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

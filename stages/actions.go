@@ -38,14 +38,14 @@ type StepExecutor interface {
 // ErrUnsupportedStep: the engine cannot run this step kind yet.
 var ErrUnsupportedStep = errors.New("step kind not supported by the engine yet")
 
-// DefaultSteps runs package, service and puppet steps with the steps package,
-// and command and upload steps itself.
+// DefaultSteps runs package, service, puppet, patch and reboot steps with the
+// steps package, and command and upload steps itself.
 type DefaultSteps struct{}
 
-// Supports refuses patch and reboot, which no backend implements yet.
+// Supports accepts every step kind of SPEC §4.
 func (DefaultSteps) Supports(kind string) error {
 	switch kind {
-	case "package", "service", "puppet", "command", "upload":
+	case "package", "service", "puppet", "command", "upload", "patch", "reboot":
 		return nil
 	}
 	return fmt.Errorf("%s: %w", kind, ErrUnsupportedStep)
@@ -75,6 +75,14 @@ func (DefaultSteps) Exec(ctx context.Context, r transport.Runner, spec *playbook
 		res = commandStep(ctx, r, spec.Command, o)
 	case spec.Upload != nil:
 		res = uploadStep(ctx, r, spec.Upload, o)
+	case spec.Patch != nil:
+		p := spec.Patch
+		res, _ = steps.Patch(ctx, r, factString(hostFacts, "package_manager"),
+			steps.PatchAction{Mode: p.Mode, SecurityOnly: p.SecurityOnly, Exclude: p.Exclude}, o)
+	case spec.Reboot != nil:
+		// The same r serves the host's later steps and checks: the transport
+		// redials once the reboot has ended the old connection.
+		res, _ = steps.Reboot(ctx, r, steps.RebootAction{Force: spec.Reboot.Force, Timeout: spec.Timeout}, o)
 	default:
 		return failed(fmt.Errorf("%s: %w", spec.Kind, ErrUnsupportedStep))
 	}
@@ -182,9 +190,14 @@ func uploadStep(ctx context.Context, r transport.Runner, u *playbook.UploadSpec,
 	}
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
+	if err := transport.CheckUploadPath(u.Destination); err != nil {
+		return failed(fmt.Errorf("upload: %w", err))
+	}
 	dst := shellescape.Quote(u.Destination)
+	// Only a regular file counts as "already there": a symlink at dst is never
+	// followed (the upload replaces it), so its target's content is not compared.
 	out, err := r.Run(ctx, &transport.Command{Become: o.Become, Timeout: o.Timeout,
-		Cmd: "sha256sum -- " + dst + " 2>/dev/null | cut -c1-64; stat -c '%a %U' -- " + dst + " 2>/dev/null"})
+		Cmd: "if [ -f " + dst + " ] && [ ! -L " + dst + " ]; then sha256sum -- " + dst + " 2>/dev/null | cut -c1-64; stat -c '%a %U' -- " + dst + " 2>/dev/null; fi"})
 	if err != nil {
 		return failed(fmt.Errorf("upload %s: %w", u.Destination, err))
 	}
@@ -202,7 +215,7 @@ func uploadStep(ctx context.Context, r transport.Runner, u *playbook.UploadSpec,
 		return failed(fmt.Errorf("upload %s: %w", u.Destination, err))
 	}
 	if u.Owner != "" {
-		out, err := r.Run(ctx, &transport.Command{Cmd: "chown -- " + shellescape.Quote(u.Owner) + " " + dst, Become: o.Become, Timeout: o.Timeout})
+		out, err := r.Run(ctx, &transport.Command{Cmd: "chown -h -- " + shellescape.Quote(u.Owner) + " " + dst, Become: o.Become, Timeout: o.Timeout})
 		if err != nil {
 			return failed(fmt.Errorf("upload %s: chown: %w", u.Destination, err))
 		}
@@ -414,7 +427,14 @@ func (hr *hostRun) step(phase string, s *playbook.Step) error {
 }
 
 // checks runs before/health/after checks in order; the first failure fails the host.
+// Health commands run on the host; before/after commands are the controller's
+// business (a load balancer, a monitoring silence) and run there, with the host
+// in DROVER_HOST and DROVER_HOST_ADDRESS.
 func (hr *hostRun) checks(phase string, list []*playbook.Check) error {
+	host, pctx := hr.conn, hr.r.work
+	if phase != report.PhaseHealth {
+		host, pctx = nil, withLocalEnv(pctx, hostEnv(hr.data, hr.sr.ps.Name))
+	}
 	for _, c := range list {
 		if err := hr.stopCheck(); err != nil {
 			return err
@@ -438,7 +458,7 @@ func (hr *hostRun) checks(phase string, list []*playbook.Check) error {
 			hr.record(phase, name, string(steps.StatusSkipped), "when is false", started)
 			continue
 		}
-		ok, detail := r.probeRetry(r.work, spec, hr.conn)
+		ok, detail := r.probeRetry(pctx, spec, host)
 		if !ok {
 			hr.record(phase, name, string(steps.StatusFailed), detail, started)
 			return fmt.Errorf("%s %s: %s", phase, name, detail)

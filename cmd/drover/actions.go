@@ -193,6 +193,8 @@ func actionLine(pal *palette, width int, r actionResult) string {
 	if r.Error != "" {
 		text = r.Error
 	}
+	text = sanitizeLine(text) // from the host: no terminal controls
+
 	line := fmt.Sprintf("%-*s  %s  %s", width, r.Name, pal.status(r.Status, fmt.Sprintf("%-11s", r.Status)), text)
 	return strings.TrimRight(line, " ") + "\n"
 }
@@ -287,7 +289,7 @@ func renderActionSummary(w io.Writer, pal *palette, s actionSummary, results []a
 		}
 		fmt.Fprintf(&b, "%s:\n", pal.bold.Sprint(g.Name))
 		for _, v := range g.Values {
-			fmt.Fprintf(&b, "  %s: %s\n", v.Value, plural(v.Count, "host"))
+			fmt.Fprintf(&b, "  %s: %s\n", sanitizeLine(v.Value), plural(v.Count, "host"))
 		}
 	}
 	if s.Puppet != nil {

@@ -377,7 +377,7 @@ func (c *console) status(pal *palette, r execResult) {
 	if c.quiet {
 		return
 	}
-	c.write(false, fmt.Sprintf("%s: %s\n", pal.bold.Sprint(r.Name), pal.status(r.Status, "["+r.Status+": "+r.Error+"]")))
+	c.write(false, fmt.Sprintf("%s: %s\n", pal.bold.Sprint(r.Name), pal.status(r.Status, "["+r.Status+": "+sanitizeLine(r.Error)+"]")))
 }
 
 // group prints a finished host's whole output under one header.
@@ -388,7 +388,7 @@ func (c *console) group(pal *palette, r execResult) {
 	var b strings.Builder
 	head := r.Status
 	if r.Error != "" {
-		head += ": " + r.Error
+		head += ": " + sanitizeLine(r.Error)
 	}
 	fmt.Fprintf(&b, "%s %s %s\n", pal.bold.Sprint(r.Name), pal.status(r.Status, "["+head+"]"), pal.dim.Sprint(fmtMS(r.DurationMS)))
 	for _, stream := range []string{r.Stdout, r.Stderr} {
@@ -396,7 +396,7 @@ func (c *console) group(pal *palette, r execResult) {
 			continue
 		}
 		for _, line := range strings.Split(strings.TrimSuffix(stream, "\n"), "\n") {
-			b.WriteString("    " + line + "\n")
+			b.WriteString("    " + sanitize(line) + "\n")
 		}
 	}
 	c.write(false, b.String())
@@ -427,12 +427,12 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 			break
 		}
 		out.WriteString(l.prefix)
-		out.Write(l.buf[:i+1])
+		out.WriteString(sanitize(string(l.buf[:i+1])))
 		l.buf = l.buf[i+1:]
 	}
 	if len(l.buf) > maxLine {
 		out.WriteString(l.prefix)
-		out.Write(l.buf)
+		out.WriteString(sanitize(string(l.buf)))
 		out.WriteString("\n")
 		l.buf = l.buf[:0]
 	}
@@ -447,7 +447,7 @@ func (l *lineWriter) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.con.write(l.toStderr, l.prefix+string(l.buf)+"\n")
+		l.con.write(l.toStderr, l.prefix+sanitize(string(l.buf))+"\n")
 		l.buf = nil
 	}
 }

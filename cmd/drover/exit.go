@@ -97,7 +97,7 @@ func reportError(w io.Writer, prog string, err error, interrupted bool) {
 		fmt.Fprintf(w, "%s: interrupted\n", prog)
 		return
 	}
-	fmt.Fprintf(w, "%s: error: %v\n", prog, err)
+	fmt.Fprintf(w, "%s: error: %s\n", prog, sanitize(err.Error())) // errors may quote host output
 	var diags *diagnosticsError
 	if errors.As(err, &diags) {
 		return // the diagnostics say what to fix; a usage hint would not help

@@ -288,13 +288,13 @@ func findAction(c *cli.Context, e *env) error {
 // else as JSON.
 func factText(v any) string {
 	if s, ok := v.(string); ok {
-		return s
+		return sanitizeLine(s) // facts are untrusted: no terminal controls, one line
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return sanitizeLine(fmt.Sprint(v))
 	}
-	return string(b)
+	return sanitizeLine(string(b))
 }
 
 // renderFactTable prints one row per host, one column per key; "-" where a host
