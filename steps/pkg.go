@@ -84,7 +84,7 @@ type pkgBackend struct {
 	stamps      []string // files or dirs whose newest mtime marks the last refresh
 	change      func(a PackageAction, st PkgStatus, lockSecs int) string
 	matches     func(installed, want string) bool
-	lockProblem func(stderr string) string // non-empty: the command failed on the lock
+	lockProblem func(output string) string // output: stderr then stdout; non-empty: the command failed on the lock
 }
 
 type pkgManager struct{ b pkgBackend }
@@ -189,7 +189,7 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 	if err := validateAction(&a); err != nil {
 		return fail(res, start, err)
 	}
-	lock := secs(a.LockTimeout)
+	lock := secs(lockWait(a.LockTimeout, o.Timeout))
 
 	// Round trip 1: refresh the index when asked (not in dry-run: it changes the
 	// host) and query the package.
@@ -202,7 +202,7 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 		return fail(res, start, fmt.Errorf("package %s: status: %w", a.Name, err))
 	}
 	if out.ExitCode == refreshExit {
-		if p := m.b.lockProblem(string(out.Stderr)); p != "" {
+		if p := m.b.lockProblem(string(out.Stderr) + "\n" + string(out.Stdout)); p != "" {
 			return fail(res, start, fmt.Errorf("package %s: update cache: %w: %s; gave up after %ds", a.Name, ErrLocked, p, lock))
 		}
 		return fail(res, start, fmt.Errorf("package %s: update cache failed: %s", a.Name, tail(out.Stderr)))
@@ -245,7 +245,7 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 	}
 	res.Stdout, res.Stderr = string(out.Stdout), string(out.Stderr)
 	if out.ExitCode != 0 {
-		if p := m.b.lockProblem(res.Stderr); p != "" {
+		if p := m.b.lockProblem(res.Stderr + "\n" + res.Stdout); p != "" {
 			return fail(res, start, fmt.Errorf("package %s: %w: %s; gave up after %ds", a.Name, ErrLocked, p, lock))
 		}
 		return fail(res, start, fmt.Errorf("package %s: %s %s exited %d: %s", a.Name, m.b.name, a.State, out.ExitCode, tail(out.Stderr)))

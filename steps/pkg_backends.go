@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"al.essio.dev/pkg/shellescape"
 )
@@ -19,9 +20,28 @@ func statusLines(stdout string) []string {
 	return out
 }
 
+// lockWait is how long a package command waits for the package manager's lock:
+// the action's lock timeout, but at most half the command's timeout, so a held
+// lock is reported as such ("dpkg lock … held by pid N; gave up after Ns")
+// rather than the step being killed at its timeout with nothing to say why.
+func lockWait(lock, cmdTimeout time.Duration) time.Duration {
+	if cmdTimeout > 0 && lock > cmdTimeout/2 {
+		return max(cmdTimeout/2, time.Second)
+	}
+	return lock
+}
+
 // ---- apt ----
 
-var aptLockRe = regexp.MustCompile(`Could not get lock (\S+?)\.? It is held by process (\d+)(?: \(([^)]*)\))?`)
+// apt names the lock's holder in "Could not get lock X. It is held by process N
+// (name)": on stderr without a lock timeout, but with DPkg::Lock::Timeout (apt
+// 2.x) only on stdout, as "Waiting for cache lock: …" progress lines, while stderr
+// says just "Unable to acquire the dpkg frontend lock (X)". lockProblem is
+// therefore given stderr and stdout.
+var (
+	aptLockRe    = regexp.MustCompile(`Could not get lock (\S+?)\.? It is held by process (\d+)(?: \(([^)]*)\))?`)
+	aptAcquireRe = regexp.MustCompile(`Unable to acquire the dpkg frontend lock \(([^)]+)\)`)
+)
 
 func aptBackend() pkgBackend {
 	const frontend = "DEBIAN_FRONTEND=noninteractive apt-get"
@@ -46,7 +66,7 @@ func aptBackend() pkgBackend {
 			return fmt.Sprintf("%s install -y -q -o DPkg::Lock::Timeout=%d -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --allow-downgrades %s", frontend, lock, q)
 		},
 		matches: func(installed, want string) bool { return installed == want },
-		lockProblem: func(stderr string) string {
+		lockProblem: func(stderr string) string { // stderr, then stdout
 			if m := aptLockRe.FindStringSubmatch(stderr); m != nil {
 				s := "dpkg lock " + m[1] + " held by pid " + m[2]
 				if m[3] != "" {
@@ -54,7 +74,10 @@ func aptBackend() pkgBackend {
 				}
 				return s
 			}
-			if strings.Contains(stderr, "Unable to acquire the dpkg frontend lock") || strings.Contains(stderr, "Unable to lock directory") {
+			if m := aptAcquireRe.FindStringSubmatch(stderr); m != nil {
+				return "dpkg lock " + m[1] + " held by another process"
+			}
+			if strings.Contains(stderr, "Unable to lock directory") {
 				return "dpkg/apt lock held by another process"
 			}
 			return ""

@@ -325,10 +325,20 @@ func (c *Conn) Run(ctx context.Context, cmd *Command) (*Result, error) {
 		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
 		waitFor(waitc)
-		if ctx.Err() != nil {
-			return finish(), fmt.Errorf("%s: %q: %w", name(c.ep), cmd.Cmd, ctx.Err())
+		switch cerr := ctx.Err(); {
+		case cerr == nil:
+			return finish(), fmt.Errorf("%s: %q after %s: %w", name(c.ep), cmd.Cmd, cmd.Timeout, ErrTimeout)
+		case errors.Is(cerr, context.DeadlineExceeded):
+			// The caller's deadline (e.g. a step timeout also given as cmd.Timeout)
+			// is a timeout too: say so, and keep the context error for errors.Is.
+			after := cmd.Timeout
+			if dl, ok := ctx.Deadline(); after <= 0 || (ok && dl.Before(start.Add(after-100*time.Millisecond))) {
+				after = time.Since(start).Round(time.Millisecond)
+			}
+			return finish(), fmt.Errorf("%s: %q after %s: %w (%w)", name(c.ep), cmd.Cmd, after, ErrTimeout, cerr)
+		default:
+			return finish(), fmt.Errorf("%s: %q: %w", name(c.ep), cmd.Cmd, cerr)
 		}
-		return finish(), fmt.Errorf("%s: %q after %s: %w", name(c.ep), cmd.Cmd, cmd.Timeout, ErrTimeout)
 	}
 
 	var exitErr *ssh.ExitError

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -20,7 +21,7 @@ const clientVersion = "SSH-2.0-drover"
 type DialerOptions struct {
 	Config      *SSHConfig                           // resolves jump hosts by alias; nil = none
 	AgentSocket string                               // "" = $SSH_AUTH_SOCK; "none" = no agent
-	Passphrase  func(keyFile string) ([]byte, error) // nil = $DROVER_KEY_PASSPHRASE, else the key is skipped with a clear error
+	Passphrase  func(keyFile string) ([]byte, error) // asked when $DROVER_KEY_PASSPHRASE is unset; nil: the key is skipped with a clear error
 	Logf        func(format string, args ...any)     // optional debug log; never given secrets
 }
 
@@ -31,6 +32,7 @@ type Dialer struct {
 	khMu     sync.Mutex // serialises accept-new writes within the process
 	keyMu    sync.Mutex
 	keyCache map[string]ssh.Signer // decrypted identity files by path
+	kh       khCache               // parsed known_hosts, reused while the files are unchanged
 }
 
 // NewDialer returns a Dialer using o.
@@ -86,6 +88,19 @@ func (d *Dialer) connect(ctx context.Context, ep *Endpoint) (*link, error) {
 		return nil, err
 	}
 	return newLink(cl, chain), nil
+}
+
+// backstop says whether the caller's deadline is no earlier than the connect
+// timeout's own (a caller bounding the dial by the same connect timeout): then
+// the connect timeout is what expired, and its message is the clearer one.
+func backstop(ctx context.Context, ep *Endpoint, started time.Time) bool {
+	outer, ok := ctx.Deadline()
+	if !ok || ep.ConnectTimeout <= 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return false
+	}
+	own := started.Add(ep.ConnectTimeout)
+	// The caller set its deadline a moment before ours: allow for that moment.
+	return !outer.Before(own.Add(-100 * time.Millisecond))
 }
 
 // name is how errors refer to an endpoint: the alias, with the address when it differs.
@@ -176,6 +191,7 @@ func parseHop(spec string) (u, host string, port int, err error) {
 func (d *Dialer) handshake(ctx context.Context, ep *Endpoint, via *ssh.Client) (*ssh.Client, error) {
 	addr := net.JoinHostPort(ep.HostName, strconv.Itoa(portOr22(ep.Port)))
 	who := name(ep)
+	started := time.Now()
 	hctx, cancel := ctx, context.CancelFunc(func() {})
 	if ep.ConnectTimeout > 0 {
 		hctx, cancel = context.WithTimeout(ctx, ep.ConnectTimeout)
@@ -183,7 +199,7 @@ func (d *Dialer) handshake(ctx context.Context, ep *Endpoint, via *ssh.Client) (
 	defer cancel()
 
 	aborted := func(cause error) error {
-		if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil && !backstop(ctx, ep, started) {
 			return fmt.Errorf("connect to %s: %w", who, err)
 		}
 		return fmt.Errorf("connect to %s: no SSH handshake within %s (%v): %w", who, ep.ConnectTimeout, cause, ErrUnreachable)
