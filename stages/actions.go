@@ -421,6 +421,9 @@ func (hr *hostRun) step(phase string, s *playbook.Step) error {
 		if err == nil {
 			err = errors.New(detail)
 		}
+		if strings.HasPrefix(err.Error(), name+":") {
+			return err // the steps package already names the step (package demo-web: …)
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil

@@ -66,7 +66,7 @@ type patchBackend struct {
 	// installed prints "name<TAB>version" for each installed package of names.
 	installed func(qnames []string) string
 	// lockProblem: non-empty when the command failed on the manager's lock.
-	lockProblem func(stderr string) string
+	lockProblem func(output string) string // stderr then stdout
 }
 
 // PatchCommands are the command lines a patch run would use on a host with the
@@ -155,7 +155,7 @@ func Patch(ctx context.Context, r transport.Runner, packageManager string, a Pat
 		return fail(res, start, fmt.Errorf("patch: list upgrades: %w", err))
 	}
 	if out.ExitCode != 0 {
-		if p := b.lockProblem(string(out.Stderr)); p != "" {
+		if p := b.lockProblem(string(out.Stderr) + "\n" + string(out.Stdout)); p != "" {
 			return fail(res, start, fmt.Errorf("patch: list upgrades: %w: %s; gave up after %ds", ErrLocked, p, lock))
 		}
 		return fail(res, start, fmt.Errorf("patch: %s: listing upgrades exited %d: %s", b.name, out.ExitCode, tail(out.Stderr)))
@@ -202,7 +202,7 @@ func Patch(ctx context.Context, r transport.Runner, packageManager string, a Pat
 	}
 	res.Stdout, res.Stderr = string(out.Stdout), string(out.Stderr)
 	if out.ExitCode != 0 {
-		if p := b.lockProblem(res.Stderr); p != "" {
+		if p := b.lockProblem(res.Stderr + "\n" + res.Stdout); p != "" {
 			return fail(res, start, fmt.Errorf("patch: %w: %s; gave up after %ds", ErrLocked, p, lock))
 		}
 		return fail(res, start, fmt.Errorf("patch: %s exited %d: %s", b.name, out.ExitCode, tail(out.Stderr)))
