@@ -40,7 +40,7 @@ canary {
   hosts     = 1
   spread_by = facts.networking.hostname
   gate {
-    wait    = "5s"
+    wait    = "2s"
     timeout = "30s"
     tcp "lb" { address = var.gate_address }
   }
@@ -49,7 +49,7 @@ canary {
 batch "early" {
   hosts      = "25%"
   size       = 2
-  pause      = "2s"
+  pause      = "1s"
   max_failed = 0
   gate {
     timeout = "30s"

@@ -22,7 +22,8 @@ import (
 )
 
 // pkgSources are the package trees: pkg/NAME is a package's root (with DEBIAN/),
-// @VERSION@ in any file is replaced by the version being built.
+// @VERSION@ in any file is replaced by the version being built, @HEALTHY@ by 1, or by
+// 0 for a release whose /health fails (its /metrics says so).
 //
 //go:embed pkg
 var pkgSources embed.FS
@@ -33,7 +34,7 @@ var pkgSources embed.FS
 const aptCacheDir = "/var/cache/drover-lab"
 
 // aptFormat changes whenever the build below changes in a way the sources don't show.
-const aptFormat = "1"
+const aptFormat = "2"
 
 // debSpec is one package version the lab builds.
 type debSpec struct {
@@ -187,6 +188,10 @@ func buildDebs(ctx context.Context, final, repoDir string) error {
 // stagePackage writes d's file tree under root: scripts (files starting with "#!")
 // executable, everything else 0644.
 func stagePackage(root string, d debSpec) error {
+	healthy := "1"
+	if d.name == "demo-web" && d.health == "" {
+		healthy = "0"
+	}
 	for _, tree := range d.trees {
 		base := path.Join("pkg", tree)
 		err := fs.WalkDir(pkgSources, base, func(p string, e fs.DirEntry, err error) error {
@@ -201,7 +206,8 @@ func stagePackage(root string, d debSpec) error {
 			if err != nil {
 				return err
 			}
-			return writeStaged(dst, bytes.ReplaceAll(b, []byte("@VERSION@"), []byte(d.version)))
+			b = bytes.ReplaceAll(b, []byte("@VERSION@"), []byte(d.version))
+			return writeStaged(dst, bytes.ReplaceAll(b, []byte("@HEALTHY@"), []byte(healthy)))
 		})
 		if err != nil {
 			return err

@@ -1,11 +1,13 @@
 // Package lab runs a fleet of real OpenSSH hosts on one machine for drover's end-to-end
 // tests, demo and benchmarks (SPEC §6). It needs root.
 //
-// Each host hN is an `unshare --mount --uts --pid --fork` whose pid 1 mounts a
-// copy-on-write overlay of / (upper layer on a tmpfs under /dev/shm), fresh /proc, /run,
-// /tmp and /dev/shm, sets the hostname and execs sshd chrooted into the overlay,
-// listening on 127.1.NET.N:22 (every 127.0.0.0/8 address is already on lo). Killing that
-// sshd (pid 1) ends the host; its upper layer, and so its disk state, stays until Stop.
+// Each host hN is an `unshare --mount --uts --pid --fork` whose pid 1 (lab/setup.sh)
+// mounts a copy-on-write overlay of / (upper layer on a tmpfs under /dev/shm), fresh
+// /proc, /run, /tmp and /dev/shm, sets the hostname and becomes the host's init,
+// chrooted into the overlay: it runs sshd listening on 127.1.NET.N:22 (every
+// 127.0.0.0/8 address is already on lo) and starts it again, with a new boot id, when
+// the host reboots. Killing that init (pid 1) ends the host, as does sshd ending without
+// a reboot; its upper layer, and so its disk state, stays until Stop.
 //
 // Every host has its own ed25519 and ecdsa host keys, root and the sudo user "drover"
 // authorised for the lab's client key, and external facts in
@@ -19,10 +21,16 @@
 // in place, so `apt-get install demo-web=2.0` works at once and offline. It holds the
 // versions in Lab.Packages: demo-web 1.0, 2.0 and 3.0, a sysv service (/etc/init.d/demo-web,
 // busybox httpd on the host's address, port 8080) whose GET /health answers 200
-// "ok VERSION", except 3.0, which starts but answers 500 "unhealthy"; and demo-tool
-// 1.0 and 1.1, a command without a service. The built packages are cached by content
-// hash under /var/cache/drover-lab. There is no systemd in a host (its pid 1 is sshd),
+// "ok VERSION", except 3.0, which starts but answers 500 "unhealthy"; GET /metrics
+// answers Prometheus text (demo_web_up 1, demo_web_version_info{version}, and
+// demo_web_healthy: 1, or 0 for 3.0); and demo-tool 1.0 and 1.1, a command without a
+// service. The built packages are cached by content hash under /var/cache/drover-lab.
+// There is no systemd in a host (its pid 1 is the lab's small init, which runs sshd),
 // so `service demo-web start` runs the init script and the init_system fact is sysv.
+//
+// Optional servers on the lab's network: a puppetserver on 127.1.NET.254
+// (StartPuppetServer) and a Prometheus on 127.1.NET.253:9090 scraping every host's
+// demo-web each second (Config.Prometheus or StartPrometheus).
 package lab
 
 import (
@@ -61,6 +69,9 @@ type Config struct {
 	// Detached hosts outlive the calling process (drover-lab up); otherwise the kernel
 	// kills them when it exits, so a crashed test leaves nothing running.
 	Detached bool
+	// Prometheus starts a real Prometheus (Debian's package) on 127.1.NET.253:9090 that
+	// scrapes every host's demo-web metrics (see StartPrometheus); Stop stops it.
+	Prometheus bool
 }
 
 // Host is one lab host.
@@ -83,6 +94,7 @@ type Lab struct {
 	SudoPassword string
 	AptRepo      string              // the hosts' apt repository (same path inside them)
 	Packages     map[string][]string // the repository's package versions by name, oldest first
+	Prometheus   *Prometheus         // nil unless Config.Prometheus
 
 	apt      *aptRepo // nil for a lab loaded by Open
 	net      int
@@ -101,7 +113,7 @@ type Lab struct {
 // hostProc is one boot of a host.
 type hostProc struct {
 	unsharePID int
-	pid1       int           // the host's sshd, pid 1 of its pid namespace
+	pid1       int           // the host's init (setup.sh), pid 1 of its pid namespace
 	pidNS      string        // readlink of /proc/PID/ns/pid, e.g. "pid:[4026532301]"
 	done       chan struct{} // closed when unshare was reaped; nil when not our child (Open)
 }
@@ -223,6 +235,11 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if cfg.Prometheus {
+		if l.Prometheus, err = StartPrometheus(ctx, l); err != nil {
+			return nil, err
+		}
+	}
 	if err := l.saveState(); err != nil {
 		return nil, err
 	}
@@ -314,6 +331,11 @@ func (l *Lab) Stop() error {
 	if l.stopped {
 		return nil
 	}
+	if l.Prometheus != nil {
+		if err := l.Prometheus.Stop(); err != nil {
+			return err
+		}
+	}
 	// Kill every host first, then wait: namespace teardown takes a while per host, and
 	// the kernel does it for all of them at once.
 	for _, p := range l.procs {
@@ -391,6 +413,15 @@ type state struct {
 	AptRepo      string              `json:"apt_repo,omitempty"`
 	Packages     map[string][]string `json:"packages,omitempty"`
 	Hosts        []hostState         `json:"hosts"`
+	Prometheus   *promState          `json:"prometheus,omitempty"`
+}
+
+// promState is a detached lab's Prometheus, for drover-lab down.
+type promState struct {
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	Dir     string `json:"dir"`
+	PID     int    `json:"pid"`
 }
 
 type hostState struct {
@@ -413,6 +444,9 @@ func (l *Lab) saveStateLocked() error {
 		InventoryINI: l.InventoryINI, KeyFile: l.KeyFile,
 		SudoUser: l.SudoUser, SudoPassword: l.SudoPassword,
 		AptRepo: l.AptRepo, Packages: l.Packages,
+	}
+	if p := l.Prometheus; p != nil {
+		st.Prometheus = &promState{Address: p.Address, Port: p.Port, Dir: p.Dir, PID: p.pid}
 	}
 	for _, h := range l.Hosts {
 		hs := hostState{Host: *h}
@@ -459,6 +493,10 @@ func Open(dir string, logf func(string, ...any)) (*Lab, error) {
 		AptRepo: st.AptRepo, Packages: st.Packages,
 		net: st.Net, fsDir: st.FSDir, ownDir: st.OwnDir, detached: true, logf: logf,
 		procs: map[string]*hostProc{}, index: map[string]int{},
+	}
+	if ps := st.Prometheus; ps != nil {
+		l.Prometheus = &Prometheus{Address: ps.Address, Port: ps.Port, Dir: ps.Dir, pid: ps.PID}
+		l.Prometheus.log = filepath.Join(ps.Dir, "prometheus.log")
 	}
 	for i, hs := range st.Hosts {
 		h := hs.Host

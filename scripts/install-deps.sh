@@ -6,7 +6,7 @@ set -euo pipefail
 # facter's answers depend on lsb-release, dmidecode and virt-what (its "recommends"); they are
 # named so a fresh machine gives facter the same inputs as the machines the tests were proven on.
 pkgs=(openssh-server openssh-client sudo ansible-core facter lsb-release dmidecode virt-what
-  busybox apt-utils iproute2 util-linux procps curl puppet-agent puppetserver)
+  busybox apt-utils iproute2 util-linux procps curl puppet-agent puppetserver prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,8 +20,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# puppet-agent and puppetserver would start their daemons on install; the lab starts its
-# own puppetserver on demand, and a stray agent daemon would run against nothing. Deny
+# puppet-agent, puppetserver and prometheus would start their daemons on install; the lab
+# starts its own puppetserver and prometheus on demand, and a stray agent daemon would run against nothing. Deny
 # service starts for the duration of the install unless a policy already exists.
 if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   printf '#!/bin/sh\n# install-deps.sh: no daemon starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d

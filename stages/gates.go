@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -132,7 +133,7 @@ func (r *run) confirmPrompt(sr *stageRun, b int) string {
 }
 
 // probe makes one attempt of a check. host runs command checks; nil runs
-// them on the controller (gates).
+// them on the controller (gates, before and after actions).
 func (r *run) probe(ctx context.Context, spec *playbook.CheckSpec, host transport.Runner) (bool, string) {
 	timeout := spec.Timeout
 	if timeout <= 0 {
@@ -143,7 +144,15 @@ func (r *run) probe(ctx context.Context, spec *playbook.CheckSpec, host transpor
 	switch {
 	case spec.HTTP != nil:
 		h := spec.HTTP
-		return probeHTTP(ctx, r.httpClient(), httpProbe{URL: h.URL, Method: h.Method, Status: h.Status, Body: h.Body, Headers: h.Headers})
+		p := httpProbe{URL: h.URL, Method: h.Method, Status: h.Status, Body: h.Body, Headers: h.Headers}
+		if h.BodyRegex != "" {
+			re, err := regexp.Compile(h.BodyRegex) // validated when the playbook loaded; a computed value may still be bad
+			if err != nil {
+				return false, "body_regex: " + err.Error()
+			}
+			p.BodyRegex = re
+		}
+		return probeHTTP(ctx, r.httpClient(), p)
 	case spec.TCP != nil:
 		return probeTCP(ctx, spec.TCP.Address)
 	case spec.Command != nil && host == nil:
@@ -152,7 +161,7 @@ func (r *run) probe(ctx context.Context, spec *playbook.CheckSpec, host transpor
 		return probeRemote(ctx, host, spec.Command.Run, r.e.Become, timeout)
 	case spec.Prometheus != nil:
 		p := spec.Prometheus
-		return probePrometheus(ctx, r.httpClient(), promProbe{URL: p.URL, Query: p.Query, Min: p.Min, Max: p.Max})
+		return probePrometheus(ctx, r.httpClient(), promProbe{URL: p.URL, Query: p.Query, Min: p.Min, Max: p.Max, EmptyOK: p.EmptyOK})
 	}
 	return false, "check of kind " + spec.Kind + " is not supported"
 }
@@ -165,7 +174,7 @@ func (r *run) httpClient() *http.Client {
 }
 
 // httpProbe is an http check or action. BodyRegex, when set, must match the
-// response body (the playbook language has no attribute for it yet).
+// response body.
 type httpProbe struct {
 	URL, Method, Body string
 	BodyRegex         *regexp.Regexp
@@ -230,11 +239,35 @@ func probeTCP(ctx context.Context, addr string) (bool, string) {
 	return true, "connected to " + addr
 }
 
-// probeLocal runs a gate's command on the controller with sh -c. Gate
-// commands see only `var` and `stage`, never facts, so nothing untrusted
-// reaches this shell.
+// localEnvKey carries the environment of a controller-side command made for
+// one host (before/after actions) through probeRetry to probeLocal.
+type localEnvKey struct{}
+
+// withLocalEnv adds env (KEY=VALUE) to the environment of controller-side
+// commands run under ctx.
+func withLocalEnv(ctx context.Context, env []string) context.Context {
+	return context.WithValue(ctx, localEnvKey{}, env)
+}
+
+// hostEnv is what a before/after command on the controller learns about its
+// host: values in the environment, so a name or address never becomes shell
+// code the way a template interpolation could.
+func hostEnv(hd playbook.HostData, stage string) []string {
+	addr := hd.Address
+	if addr == "" {
+		addr = hd.Name
+	}
+	return []string{"DROVER_HOST=" + hd.Name, "DROVER_HOST_ADDRESS=" + addr, "DROVER_STAGE=" + stage}
+}
+
+// probeLocal runs a command on the controller with sh -c: a gate's (which
+// sees only `var` and `stage`, never facts) or a before/after action's, whose
+// host arrives in DROVER_HOST / DROVER_HOST_ADDRESS (see withLocalEnv).
 func probeLocal(ctx context.Context, run string) (bool, string) {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", run)
+	if env, _ := ctx.Value(localEnvKey{}).([]string); len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.WaitDelay = time.Second // a background child keeping the pipes open must not hang the gate
 	out, err := cmd.CombinedOutput()
 	tail := outputTail(&transport.Result{Stdout: out})
@@ -263,7 +296,7 @@ func probeRemote(ctx context.Context, host transport.Runner, run string, become 
 }
 
 // promProbe is an instant query whose every sample must lie within Min and
-// Max. An empty result fails unless EmptyOK (no attribute for it yet).
+// Max. An empty result fails unless EmptyOK.
 type promProbe struct {
 	URL, Query string
 	Min, Max   *float64

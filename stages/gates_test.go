@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -337,6 +339,96 @@ steps {
 			ran := len(f.journal.grep("h2: ")) > 0
 			if ran != (tt.status == report.Succeeded) {
 				t.Errorf("h2 ran = %v with status %s", ran, tt.status)
+			}
+		})
+	}
+}
+
+// before/after commands run on the controller with the host in the environment;
+// health commands run on the host; a failed host gets no after action.
+func TestBeforeAfterCommandsRunOnController(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "lb.log")
+	p := loadPlaybook(t, `playbook "c" {}
+variable "log" { type = string }
+remaining {
+  parallel   = 1
+  max_failed = 1
+}
+before {
+  command "drain" { run = "echo \"drain $DROVER_HOST $DROVER_HOST_ADDRESS $DROVER_STAGE ${host.name}\" >> ${var.log}" }
+}
+steps {
+  command "work" { run = "echo work" }
+}
+health {
+  command "up" { run = "${host.name == "h2" ? "fail" : "echo"} health" }
+}
+after {
+  command "undrain" { run = "echo \"undrain $DROVER_HOST\" >> ${var.log}" }
+}`, "log="+log)
+	f := newFleet(t, "h1", "h2")
+	e, _ := setup(t, p, f, "h1", "h2")
+	rep := mustRun(t, e)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatalf("the controller-side commands left no log: %v", err)
+	}
+	// setup gives every host the address 127.1.0.1.
+	want := "drain h1 127.1.0.1 remaining h1\nundrain h1\ndrain h2 127.1.0.1 remaining h2\n"
+	if string(b) != want {
+		t.Errorf("controller log:\n%s\nwant:\n%s", b, want)
+	}
+	if got := f.journal.grep("drain"); len(got) != 0 {
+		t.Errorf("before/after commands reached the hosts: %q", got)
+	}
+	if got := f.journal.grep("health"); len(got) != 2 {
+		t.Errorf("health commands on the hosts: %q, want one per host", got)
+	}
+	if st := hostStatuses(rep); st["h1"] != report.HostChanged || st["h2"] != report.HostFailed {
+		t.Errorf("statuses %v", st)
+	}
+}
+
+// body_regex and empty_ok reach the probes from the playbook.
+func TestCheckAttributesReachProbes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/query" {
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
+		}
+		fmt.Fprint(w, "version 2.0 ok")
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name, check string
+		status      string
+		detail      string
+	}{
+		{"regex matches", "http \"h\" {\n url = \"${var.u}/health\"\n body_regex = \"^version [0-9.]+ ok$\"\n}", report.Passed, ": 200"},
+		{"regex fails", "http \"h\" {\n url = \"${var.u}/health\"\n body_regex = \"^version 3\"\n}", report.Failed, "does not match /^version 3/"},
+		{"empty fails", "prometheus \"p\" {\n url = var.u\n query = \"up\"\n max = 1\n}", report.Failed, "empty result"},
+		{"empty ok", "prometheus \"p\" {\n url = var.u\n query = \"up\"\n max = 1\n empty_ok = true\n}", report.Passed, "empty result (allowed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := loadPlaybook(t, `playbook "g" {}
+variable "u" { type = string }
+canary {
+  gate {
+    timeout = "1s"
+    `+tt.check+`
+  }
+}
+steps {
+  command "one" { run = "echo one" }
+}`, "u="+srv.URL)
+			f := newFleet(t, "h1", "h2")
+			e, _ := setup(t, p, f, "h1", "h2")
+			e.HTTP = srv.Client()
+			rep := mustRun(t, e)
+			g := rep.Stages[0].Gate
+			if g.Status != tt.status || len(g.Checks) != 1 || !strings.Contains(g.Checks[0].Detail, tt.detail) {
+				t.Errorf("gate %s %+v, want %s with %q", g.Status, g.Checks, tt.status, tt.detail)
 			}
 		})
 	}

@@ -2,6 +2,7 @@
 // (package lab) for drover's demo and manual testing. It needs root.
 //
 //	drover-lab up --hosts 5 --dir .lab      # boot h1..h5 on 127.1.0.1-5 and return
+//	drover-lab up --prometheus …            # and Prometheus on 127.1.0.253:9090
 //	drover-lab status --dir .lab
 //	drover-lab freeze|thaw|kill|restart h2 --dir .lab
 //	drover-lab exec h2 --dir .lab -- cat /etc/os-release
@@ -70,11 +71,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "hosts", Value: 5, Usage: "number of hosts"},
 					&cli.IntFlag{Name: "net", Value: 0, Usage: "third octet of the addresses 127.1.NET.i; -1 picks a free one"},
+					&cli.BoolFlag{Name: "prometheus", Usage: "also start Prometheus on 127.1.NET.253:9090, scraping every host's demo-web /metrics"},
 					dirFlag,
 				},
 				Action: func(c *cli.Context) error {
 					l, err := lab.Start(c.Context, lab.Config{
 						Hosts: c.Int("hosts"), Net: c.Int("net"), Dir: c.String("dir"), Logf: logf, Detached: true,
+						Prometheus: c.Bool("prometheus"),
 					})
 					if err != nil {
 						return err
@@ -84,6 +87,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					fmt.Fprintf(stdout, "  inventory:     %s (Ansible: %s)\n", l.Inventory, l.InventoryINI)
 					fmt.Fprintf(stdout, "  known_hosts:   %s\n  key:           %s\n", l.KnownHosts, l.KeyFile)
 					fmt.Fprintf(stdout, "  sudo user:     %s (password in %s/state.json)\n", l.SudoUser, l.Dir)
+					if l.Prometheus != nil {
+						fmt.Fprintf(stdout, "  prometheus:    %s\n", l.Prometheus.URL())
+					}
 					fmt.Fprintf(stdout, "  stop it with: drover-lab down --dir %s\n", c.String("dir"))
 					return nil
 				},
@@ -150,10 +156,14 @@ func printStatus(w io.Writer, l *lab.Lab, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{
+		doc := map[string]any{
 			"dir": l.Dir, "ssh_config": l.SSHConfig, "known_hosts": l.KnownHosts, "inventory": l.Inventory,
 			"inventory_ini": l.InventoryINI, "key_file": l.KeyFile, "sudo_user": l.SudoUser, "hosts": hosts,
-		})
+		}
+		if l.Prometheus != nil {
+			doc["prometheus"] = l.Prometheus.URL()
+		}
+		return enc.Encode(doc)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tSTATE")
