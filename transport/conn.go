@@ -214,6 +214,28 @@ func (c *Conn) reconnect(ctx context.Context, old *link) (*link, error) {
 	return l, nil
 }
 
+// Reconnect closes the current connection, whatever state it seems to be in,
+// and dials the host again within ctx. A host that was reset (a reboot) leaves
+// the old TCP connection half-open: nothing on it fails until keepalives give
+// up, if any are set, and opening a session on it does not heed ctx. The
+// reboot step calls this before each attempt to reach the host. Commands still
+// running on the old connection end with ErrConnLost.
+func (c *Conn) Reconnect(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("%s: connection closed", name(c.ep))
+	}
+	// On failure cur stays the closed link: the next command redials.
+	c.cur.close()
+	l, err := c.d.connect(ctx, c.ep)
+	if err != nil {
+		return fmt.Errorf("reconnect: %w", err) // connect names the host
+	}
+	c.adopt(l)
+	return nil
+}
+
 // newSession opens a session, reconnecting once if the connection had already
 // dropped: nothing has run yet, so retrying cannot run a command twice.
 func (c *Conn) newSession(ctx context.Context) (*ssh.Session, *link, error) {
@@ -222,9 +244,12 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, *link, error) {
 		return nil, nil, err
 	}
 	if !l.isDead() {
-		s, err := l.client.NewSession()
+		s, err := openSession(ctx, l)
 		if err == nil {
 			return s, l, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name(c.ep), err)
 		}
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
@@ -236,11 +261,40 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, *link, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name(c.ep), err)
 	}
-	s, err := l.client.NewSession()
+	s, err := openSession(ctx, l)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: open session after reconnect: %w: %w", name(c.ep), ErrConnLost, err)
 	}
 	return s, l, nil
+}
+
+// openSession opens a session on l within ctx. ssh.Client.NewSession takes no
+// context: a host that froze after the connection was made never answers the
+// channel open, so on ctx's end the link is closed (which makes NewSession
+// return) and the next command redials.
+func openSession(ctx context.Context, l *link) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1) // buffered: the opener never blocks after we stop listening
+	go func() {
+		s, err := l.client.NewSession()
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+		l.close()
+		if o := <-ch; o.s != nil {
+			o.s.Close()
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("open session: no answer: %w: %w", ErrTimeout, ctx.Err())
+		}
+		return nil, fmt.Errorf("open session: %w", ctx.Err())
+	}
 }
 
 // Run executes cmd in a new session on the shared connection.

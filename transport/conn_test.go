@@ -276,3 +276,28 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines after Close, baseline %d:\n%s", n, baseline, goroutineDump())
 	}
 }
+
+// A host that freezes after the connection is up never answers the channel
+// open; the command's context still bounds the wait and the link is dropped so
+// the next command redials.
+func TestRunOnFrozenHostHeedsContext(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t)
+	if _, err := c.Run(context.Background(), &Command{Cmd: "echo hi"}); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	f.srv.freeze.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Run(ctx, &Command{Cmd: "echo again"})
+	if err == nil {
+		t.Fatal("run on a frozen host succeeded")
+	}
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("run took %s, want about the 300ms context", d)
+	}
+}

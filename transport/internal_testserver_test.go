@@ -200,6 +200,14 @@ func (ts *testServer) handleConn(nc net.Conn, cfg *ssh.ServerConfig) {
 		}
 	}()
 	for nch := range chans {
+		if ts.freeze.Load() {
+			// Frozen: channel opens go unanswered too, as on a SIGSTOPped sshd.
+			select {
+			case <-ts.quit:
+			case <-waitClosed(sc):
+			}
+			return
+		}
 		switch nch.ChannelType() {
 		case "session":
 			ch, creqs, err := nch.Accept()
