@@ -124,6 +124,15 @@ func (s fieldSpec) check(v cty.Value, rng hcl.Range) (cty.Value, *hcl.Diagnostic
 				return bad("%q is not a valid %s: only letters, digits and %s are allowed.", e.AsString(), s.safeWhat, punct(s.safe))
 			}
 		}
+	case kStrMap:
+		// A null value would reach strMap's AsString and panic.
+		for it := cv.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if e.IsNull() {
+				// "header "X" is null.", as notify's own check words it.
+				return bad("%s %q is null.", strings.TrimSuffix(s.name, "s"), k.AsString())
+			}
+		}
 	case kNumber:
 		if s.max > s.min {
 			f, _ := cv.AsBigFloat().Float64()

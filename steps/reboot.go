@@ -28,10 +28,11 @@ type RebootAction struct {
 }
 
 // Reconnector is implemented by runners that can drop their connection and dial
-// the host again. Reboot calls it before each attempt to reach a rebooting host,
-// so a connection the host's reset left half-open is not waited on. Runners
-// without it are expected to redial on their own once their connection has
-// ended, as transport.Conn does.
+// the host again (transport.Conn). Reboot calls it before each attempt to reach
+// a rebooting host, so a connection the host's reset left half-open is not
+// waited on: without keepalives nothing ends it before the attempt's 30 s
+// bound runs out. Runners without it are expected to redial on their own once
+// their connection has ended.
 type Reconnector interface {
 	Reconnect(ctx context.Context) error
 }

@@ -32,6 +32,9 @@ func (s *noSleep) sleep(_ context.Context, d time.Duration) error {
 	return nil
 }
 
+// The real connection is a Reconnector, so Reboot redials it on each attempt.
+var _ Reconnector = (*transport.Conn)(nil)
+
 // reconnectingRunner is a fakeRunner that also implements Reconnector.
 type reconnectingRunner struct {
 	*fakeRunner

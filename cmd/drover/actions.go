@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/drover-sh/drover/facts"
 	"github.com/drover-sh/drover/steps"
 	"github.com/drover-sh/drover/transport"
@@ -181,10 +183,7 @@ func factString(f facts.Facts, key string) (string, error) {
 
 // line prints one host's outcome as it arrives (not with --json).
 func (x *actionRun) line(r actionResult) {
-	if x.con.quiet {
-		return
-	}
-	x.con.write(false, actionLine(x.pal, x.width, r))
+	x.con.outcome(r.Status, actionLine(x.pal, x.width, r))
 }
 
 // actionLine is one host's line: name, status, detail or error.
@@ -334,10 +333,14 @@ type actionCommand struct {
 	totals func(results []actionResult, s *actionSummary)
 }
 
-func (a *actionCommand) execute(ctx context.Context, e *env, s *hostSession, src *factSource) error {
-	o := s.o
+func (a *actionCommand) execute(c *cli.Context, e *env, s *hostSession, src *factSource) error {
+	ctx, o := c.Context, s.o
 	size, _ := parseBatch(a.batch, len(s.ts))
 	con := newConsole(e, o)
+	if err := setupConsoleLog(c, con, o); err != nil {
+		return err
+	}
+	defer con.closeLog()
 	x := &actionRun{
 		s: s, src: src, needFacts: a.needFacts, work: a.work, con: con,
 		pal:   newPalette(useColor(e.stdoutTTY, e.getenv("NO_COLOR"), o.noColor)),

@@ -19,7 +19,8 @@ import (
 // execFlags are exec's own flags.
 func execFlags() []cli.Flag {
 	return append(batchFlags(),
-		&cli.BoolFlag{Name: "group", Usage: "print each host's output whole when it finishes, instead of line by line as it arrives"},
+		append(adhocLogFlags(),
+			&cli.BoolFlag{Name: "group", Usage: "print each host's output whole when it finishes, instead of line by line as it arrives"})...,
 	)
 }
 
@@ -126,6 +127,10 @@ func execAction(c *cli.Context, e *env) error {
 	size, _ := parseBatch(c.String("batch"), len(s.ts))
 
 	con := newConsole(e, o)
+	if err := setupConsoleLog(c, con, o); err != nil {
+		return err
+	}
+	defer con.closeLog()
 	x := &execRun{
 		s:       s,
 		command: command,
@@ -201,10 +206,11 @@ func (x *execRun) one(ctx context.Context, t target, batch int) (r execResult) {
 	}
 	cmd := &transport.Command{Cmd: x.command, Timeout: x.s.o.timeout, Become: x.s.become}
 	var outW, errW *lineWriter
-	if !x.group && !x.s.o.json {
+	if !x.group && (!x.s.o.json || x.con.log != nil) {
+		// With --json the lines go only to --log: the document has the output.
 		prefix := x.pal.bold.Sprint(t.host.Name) + ": "
-		outW = &lineWriter{con: x.con, toStderr: false, prefix: prefix}
-		errW = &lineWriter{con: x.con, toStderr: true, prefix: prefix}
+		outW = &lineWriter{con: x.con, toStderr: false, prefix: prefix, logOnly: x.s.o.json}
+		errW = &lineWriter{con: x.con, toStderr: true, prefix: prefix, logOnly: x.s.o.json}
 		cmd.Stdout, cmd.Stderr = outW, errW
 	}
 	res, err := p.Run(ctx, cmd)
@@ -306,8 +312,10 @@ func renderExecSummary(w io.Writer, pal *palette, s execSummary, results []execR
 type console struct {
 	mu             sync.Mutex
 	stdout, stderr io.Writer
-	quiet          bool // --json: stdout carries only the document
-	progress       bool // stderr is a terminal: show [n/total]
+	quiet          bool    // --json: stdout carries only the document
+	brief          bool    // --quiet: only failed and unreachable hosts' lines
+	log            *runLog // --log FILE: every line, whatever is shown; nil without
+	progress       bool    // stderr is a terminal: show [n/total]
 	drawn          bool
 	done, total    int
 }
@@ -356,13 +364,25 @@ func (c *console) endProgress() {
 	c.progress = false
 }
 
-// write prints one or more whole lines.
+// write prints one or more whole lines of a host's output, or an ok outcome.
 func (c *console) write(toStderr bool, text string) {
-	if c.quiet && !toStderr {
-		return
-	}
+	c.out(toStderr, !(c.quiet && !toStderr) && !c.brief, text)
+}
+
+// outcome prints a host's outcome line; a failed or unreachable host's shows
+// even with --quiet.
+func (c *console) outcome(status, text string) {
+	c.out(false, !c.quiet && (!c.brief || (status != statusOK && status != statusChanged)), text)
+}
+
+// out appends whole lines to --log and prints them when show.
+func (c *console) out(toStderr, show bool, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.logLines(text)
+	if !show {
+		return
+	}
 	c.clearLocked()
 	w := c.stdout
 	if toStderr {
@@ -374,17 +394,11 @@ func (c *console) write(toStderr bool, text string) {
 
 // status prints a host's outcome when it was not ok (streamed mode).
 func (c *console) status(pal *palette, r execResult) {
-	if c.quiet {
-		return
-	}
-	c.write(false, fmt.Sprintf("%s: %s\n", pal.bold.Sprint(r.Name), pal.status(r.Status, "["+r.Status+": "+sanitizeLine(r.Error)+"]")))
+	c.outcome(r.Status, fmt.Sprintf("%s: %s\n", pal.bold.Sprint(r.Name), pal.status(r.Status, "["+r.Status+": "+sanitizeLine(r.Error)+"]")))
 }
 
 // group prints a finished host's whole output under one header.
 func (c *console) group(pal *palette, r execResult) {
-	if c.quiet {
-		return
-	}
 	var b strings.Builder
 	head := r.Status
 	if r.Error != "" {
@@ -399,7 +413,7 @@ func (c *console) group(pal *palette, r execResult) {
 			b.WriteString("    " + sanitize(line) + "\n")
 		}
 	}
-	c.write(false, b.String())
+	c.outcome(r.Status, b.String())
 }
 
 // maxLine is how much of a line without a newline is held back before it is
@@ -412,8 +426,17 @@ type lineWriter struct {
 	mu       sync.Mutex
 	con      *console
 	toStderr bool
+	logOnly  bool // --json with --log: the lines go to the log only
 	prefix   string
 	buf      []byte
+}
+
+func (l *lineWriter) emit(text string) {
+	if l.logOnly {
+		l.con.out(l.toStderr, false, text)
+		return
+	}
+	l.con.write(l.toStderr, text)
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -437,7 +460,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		l.buf = l.buf[:0]
 	}
 	if out.Len() > 0 {
-		l.con.write(l.toStderr, out.String())
+		l.emit(out.String())
 	}
 	return len(p), nil
 }
@@ -447,7 +470,7 @@ func (l *lineWriter) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.con.write(l.toStderr, l.prefix+sanitize(string(l.buf))+"\n")
+		l.emit(l.prefix + sanitize(string(l.buf)) + "\n")
 		l.buf = nil
 	}
 }

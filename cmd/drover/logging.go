@@ -3,12 +3,16 @@ package main
 // What a run prints besides its events and summary: --log FILE (the same
 // timestamped event lines, appended, never coloured), --quiet (only the final
 // summary and errors), warnings, and the playbook's notify block at the end.
+// The ad-hoc commands (exec, package, service, puppet) take --log and --quiet
+// too, for their per-host lines.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +29,52 @@ func logFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log", Usage: "also append every event line, timestamped and uncoloured, to `FILE` (created 0600)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final summary and errors (halts, failed hosts, warnings)"},
 		&cli.BoolFlag{Name: "lock", Usage: "take the playbook's lock even when settings.lock is not set"},
+	}
+}
+
+// adhocLogFlags are --log and --quiet for the ad-hoc commands.
+func adhocLogFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log", Usage: "also append every per-host line, timestamped and uncoloured, to `FILE` (created 0600)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final summary and the failed or unreachable hosts' lines"},
+	}
+}
+
+// setupConsoleLog applies an ad-hoc command's --quiet and --log to con; the
+// caller closes con's log when the command is over.
+func setupConsoleLog(c *cli.Context, con *console, o *options) error {
+	con.brief = c.Bool("quiet")
+	if f := c.String("log"); f != "" {
+		l, err := openRunLog(f)
+		if err != nil {
+			return &badInputError{Cmd: o.cmd, Err: err}
+		}
+		con.log = l
+	}
+	return nil
+}
+
+// sgr matches the colour codes the palette adds; host text has had its own
+// escapes removed (sanitize) before it reaches the console.
+var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// logLines appends text's lines to --log, timestamped and uncoloured, as the
+// run's log has them. Called with c.mu held, so lines keep their order.
+func (c *console) logLines(text string) {
+	if c.log == nil {
+		return
+	}
+	ts := time.Now().UTC().Format(report.TimeFormat)
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if err := c.log.line(ts + " " + sgr.ReplaceAllString(l, "")); err != nil {
+			fmt.Fprintf(c.stderr, "drover: error: %v\n", err)
+		}
+	}
+}
+
+func (c *console) closeLog() {
+	if err := c.log.close(); err != nil {
+		fmt.Fprintf(c.stderr, "drover: error: %v\n", err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 // hostFlags are the flags of every action subcommand: global, targeting, facts.
 func hostFlags(extra ...cli.Flag) []cli.Flag {
-	return append(append(append(commonFlags(), targetingFlags()...), factFlags()...), extra...)
+	return append(append(append(append(commonFlags(), targetingFlags()...), factFlags()...), adhocLogFlags()...), extra...)
 }
 
 // groupCommand is a command whose only job is to hold subcommands (package, service,
@@ -158,7 +158,7 @@ func packageAction(c *cli.Context, e *env, verb, state string) error {
 		cmd.groups = []groupSpec{{"before", stateVersion(func(r actionResult) map[string]string { return r.Before })},
 			{"after", stateVersion(func(r actionResult) map[string]string { return r.After })}}
 	}
-	return cmd.execute(c.Context, e, s, src)
+	return cmd.execute(c, e, s, src)
 }
 
 // packageManager picks the host's backend from its package_manager fact.

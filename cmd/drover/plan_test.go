@@ -363,10 +363,13 @@ func TestStepsPreviewer(t *testing.T) {
 			[]string{"upload /a -> '/b c' (mode 0600, owner root, unless the host has the same sha256, mode and owner)"}},
 		{"upload content", playbook.StepSpec{Upload: &playbook.UploadSpec{Content: "abc", HasContent: true, Destination: "/b"}}, apt,
 			[]string{"upload 3 bytes of inline content -> /b (mode 0644, unless the host has the same sha256, mode and owner)"}},
+		// The refresh-and-simulate listing, then the upgrade of the chosen packages.
 		{"patch", playbook.StepSpec{Patch: &playbook.PatchSpec{SecurityOnly: true, Exclude: []string{"kernel"}}}, apt,
-			[]string{"apply security updates (apt), excluding kernel"}},
-		{"reboot", playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt,
-			[]string{"reboot if the system requires it, then wait for SSH to return"}},
+			[]string{"apt-get update -q -o DPkg::Lock::Timeout=60 >&2 || exit 97; LC_ALL=C apt-get -s -q upgrade || exit 97",
+				"DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --only-upgrade PACKAGES…"}},
+		{"patch dnf", playbook.StepSpec{Patch: &playbook.PatchSpec{Mode: "dist-upgrade"}}, dnfSysv,
+			must(steps.PatchCommands("dnf", steps.PatchAction{Mode: "dist-upgrade"}))},
+		{"reboot", playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt, steps.RebootCommands(steps.RebootAction{})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -386,6 +389,8 @@ func TestStepsPreviewer(t *testing.T) {
 		{"no package_manager fact", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "x"}}, map[string]any{}, `package manager ""`},
 		{"unknown init system", playbook.StepSpec{Service: &playbook.ServiceSpec{Name: "x", State: "started"}}, map[string]any{"init_system": "upstart"}, `init system "upstart"`},
 		{"bad package name", playbook.StepSpec{Package: &playbook.PackageSpec{Name: "x; rm -rf /"}}, apt, "invalid input"},
+		{"patch without package_manager", playbook.StepSpec{Patch: &playbook.PatchSpec{}}, map[string]any{}, `package manager ""`},
+		{"patch bad exclude", playbook.StepSpec{Patch: &playbook.PatchSpec{Exclude: []string{"x y"}}}, apt, "invalid input"},
 		{"bad puppet tag", playbook.StepSpec{Puppet: &playbook.PuppetSpec{Action: "run", Tags: []string{"a b"}}}, apt, "invalid input"},
 	}
 	for _, tt := range refused {
@@ -446,14 +451,17 @@ type checkHostFake struct {
 	disabled bool   // puppet agent disabled
 	fileSum  string // sha256 of the upload destination; "" missing
 	exists   bool   // command's creates path exists
-	err      error  // every Run fails with this
+	upgrades string // apt-get -s upgrade's output
+	// rebootPkgs: non-nil when the host requires a reboot, naming the packages that asked.
+	rebootPkgs []string
+	err        error // every Run fails with this
 
 	mu   sync.Mutex
 	cmds []string
 }
 
 // queryMarkers identify the read-only commands a check may send.
-var queryMarkers = []string{"dpkg-query -W", "systemctl show", "echo exists=yes", "puppet agent --onetime", "puppet config print", "sha256sum -- ", "test -e "}
+var queryMarkers = []string{"apt-get -s -q", "/var/run/reboot-required", "dpkg-query -W", "systemctl show", "echo exists=yes", "puppet agent --onetime", "puppet config print", "sha256sum -- ", "test -e "}
 
 func (f *checkHostFake) Run(_ context.Context, cmd *transport.Command) (*transport.Result, error) {
 	f.mu.Lock()
@@ -464,6 +472,17 @@ func (f *checkHostFake) Run(_ context.Context, cmd *transport.Command) (*transpo
 	}
 	c := cmd.Cmd
 	switch {
+	case strings.Contains(c, "apt-get -s -q"):
+		return &transport.Result{Stdout: []byte(f.upgrades)}, nil
+	case strings.Contains(c, "/var/run/reboot-required"):
+		out := "3f1c2a9e-4b7d-4c1e-9a2b-8d6e5f4a3b21\n"
+		if f.rebootPkgs != nil {
+			out += "@@required\n"
+			for _, p := range f.rebootPkgs {
+				out += "@@pkg " + p + "\n"
+			}
+		}
+		return &transport.Result{Stdout: []byte(out)}, nil
 	case strings.Contains(c, "dpkg-query -W"):
 		out := ""
 		installed := "(none)"
@@ -540,6 +559,25 @@ func (f *checkHostFake) changes() []string {
 	return out
 }
 
+// aptSim is `apt-get -s upgrade` with two upgrades.
+const aptSim = `Reading package lists...
+Calculating upgrade...
+The following packages will be upgraded:
+  demo-tool openssl
+2 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.
+Inst demo-tool [1.0] (1.1 lab:lab [all])
+Inst openssl [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])
+Conf demo-tool (1.1 lab:lab [all])
+Conf openssl (3.0.2 Debian-Security:12/stable-security [amd64])
+`
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
 func TestCheckStep(t *testing.T) {
 	sum := sha256.Sum256([]byte("hello\n"))
 	hello := hex.EncodeToString(sum[:])
@@ -595,7 +633,24 @@ func TestCheckStep(t *testing.T) {
 		{"upload same", &checkHostFake{fileSum: hello}, upload, apt, false, stepCheck{Mark: markNoChange, Detail: "same sha256, mode and owner"}},
 		{"upload differs", &checkHostFake{fileSum: strings.Repeat("0", 64)}, upload, apt, false, stepCheck{Mark: markWouldChange, Detail: "content differs"}},
 		{"upload missing", &checkHostFake{}, upload, apt, false, stepCheck{Mark: markWouldChange, Detail: "/etc/x.conf does not exist"}},
-		{"patch", &checkHostFake{}, &playbook.StepSpec{Patch: &playbook.PatchSpec{}}, apt, false, stepCheck{Mark: markNotChecked, Detail: "patch is not checked in check mode"}},
+		{"patch upgrades", &checkHostFake{upgrades: aptSim}, &playbook.StepSpec{Patch: &playbook.PatchSpec{}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "2 to upgrade: demo-tool 1.0 -> 1.1, openssl 3.0.1 -> 3.0.2"}},
+		{"patch excluded", &checkHostFake{upgrades: aptSim}, &playbook.StepSpec{Patch: &playbook.PatchSpec{Exclude: []string{"openssl"}}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "1 to upgrade: demo-tool 1.0 -> 1.1"}},
+		{"patch up to date", &checkHostFake{}, &playbook.StepSpec{Patch: &playbook.PatchSpec{}}, apt, false,
+			stepCheck{Mark: markNoChange, Detail: "nothing to upgrade"}},
+		{"patch no backend", &checkHostFake{}, &playbook.StepSpec{Patch: &playbook.PatchSpec{}}, map[string]any{"package_manager": "pacman"}, false,
+			stepCheck{Mark: markError, Error: `unsupported: package manager "pacman" for patch (want apt, dnf, yum, zypper or apk)`}},
+		{"reboot required", &checkHostFake{rebootPkgs: []string{"linux-image-amd64", "libc6"}}, &playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "reboot required (by linux-image-amd64, libc6)"}},
+		{"reboot required, no packages", &checkHostFake{rebootPkgs: []string{}}, &playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "reboot required"}},
+		{"reboot not required", &checkHostFake{}, &playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt, false,
+			stepCheck{Mark: markNoChange, Detail: "no reboot required"}},
+		{"reboot not required yet", &checkHostFake{}, &playbook.StepSpec{Reboot: &playbook.RebootSpec{}}, apt, true,
+			stepCheck{Mark: markNoChange, Detail: "no reboot required now; an earlier step would change the host first and may require one"}},
+		{"reboot forced", &checkHostFake{}, &playbook.StepSpec{Reboot: &playbook.RebootSpec{Force: true}}, apt, false,
+			stepCheck{Mark: markWouldChange, Detail: "forced reboot (force = true)"}},
 		{"connection lost", &checkHostFake{err: transport.ErrConnLost}, pkg("2.0"), apt, false,
 			stepCheck{Mark: markError, Error: "package demo-web: status: " + transport.ErrConnLost.Error()}},
 	}
@@ -748,6 +803,79 @@ func TestPlanLiveNoChange(t *testing.T) {
 		"h1  no change\n", "package \"demo-web\": no change: 2.0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Patch and reboot steps: plan prints the command lines they would run; --live
+// asks each host what it would upgrade and whether it needs a reboot, and
+// sends neither the upgrade nor the reboot.
+func TestPlanPatchReboot(t *testing.T) {
+	dir := t.TempDir()
+	pb := filepath.Join(dir, "pb.hcl")
+	src := "playbook \"p\" {}\nsteps {\n  patch {\n    exclude = [\"openssl\"]\n  }\n  reboot {\n    timeout = \"15m\"\n  }\n}\n"
+	if err := os.WriteFile(pb, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newH := func() (*harness, map[string]*checkHostFake) {
+		h := newHarness(map[string]*fakeHost{})
+		hosts := map[string]*checkHostFake{"h1": {upgrades: aptSim, rebootPkgs: []string{"linux-image-amd64"}}, "h2": {}}
+		for n, f := range hosts {
+			h.conn.hosts[n] = &fakeHost{run: f.Run}
+		}
+		seedCache(t, h, map[string]facts.Facts{"h1": planFacts()["h1"], "h2": planFacts()["h2"]})
+		return h, hosts
+	}
+
+	h, hosts := newH()
+	if code := h.run(t, append([]string{"plan", pb, "-i", "h1,h2"}, sshConfigNone...)...); code != exitOK {
+		t.Fatalf("plan: exit %d\n%s", code, h.stderrString())
+	}
+	out := h.stdout.String()
+	for _, want := range []string{
+		"    1. patch\n         - apt-get update -q -o DPkg::Lock::Timeout=60 >&2 || exit 97; LC_ALL=C apt-get -s -q upgrade || exit 97\n",
+		"install --only-upgrade PACKAGES…\n",
+		// The reboot check is a script: its lines stay under its dash.
+		"    2. reboot (timeout 15m)\n         - cat /proc/sys/kernel/random/boot_id || exit 1\n           if [ -e /var/run/reboot-required ]",
+		"shutdown -r now",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "not checked") {
+		t.Errorf("plan still says not checked:\n%s", out)
+	}
+	for n, f := range hosts {
+		if len(f.cmds) != 0 {
+			t.Errorf("plan without --live ran %q on %s", f.cmds, n)
+		}
+	}
+
+	h, hosts = newH()
+	if code := h.run(t, append([]string{"plan", pb, "--live", "-i", "h1,h2"}, sshConfigNone...)...); code != exitOK {
+		t.Fatalf("plan --live: exit %d\n%s", code, h.stderrString())
+	}
+	out = h.stdout.String()
+	for _, want := range []string{
+		"1 would change, 1 no change, 0 errors",
+		"h1  would change\n",
+		"patch: would change: 1 to upgrade: demo-tool 1.0 -> 1.1\n",
+		"reboot: would change: reboot required (by linux-image-amd64)\n",
+		"h2  no change\n",
+		"patch: no change: nothing to upgrade\n",
+		"reboot: no change: no reboot required\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan --live lacks %q:\n%s", want, out)
+		}
+	}
+	for n, f := range hosts {
+		if ch := f.changes(); len(ch) > 0 {
+			t.Errorf("%s: plan --live sent changes: %q", n, ch)
+		}
+		if len(f.cmds) != 2 {
+			t.Errorf("%s: %d commands sent, want the patch listing and the reboot check: %q", n, len(f.cmds), f.cmds)
 		}
 	}
 }

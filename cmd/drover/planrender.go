@@ -313,7 +313,8 @@ func renderAction(b *strings.Builder, pal *palette, indent string, a actionPrevi
 		}
 		fmt.Fprintf(b, "%s%s\n", indent, head)
 		for _, c := range a.Commands {
-			fmt.Fprintf(b, "%s  - %s\n", pad, c)
+			// A script (reboot's check) keeps its lines under its dash.
+			fmt.Fprintf(b, "%s  - %s\n", pad, strings.ReplaceAll(c, "\n", "\n"+pad+"    "))
 		}
 	}
 	if a.Check != nil {

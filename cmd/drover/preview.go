@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -71,22 +72,16 @@ func (stepsPreviewer) Commands(s *playbook.StepSpec, hostFacts map[string]any) (
 		}
 		return []string{line + ", unless the host has the same sha256, mode and owner)"}, nil
 	case s.Patch != nil:
-		line := "upgrade all packages"
-		if s.Patch.SecurityOnly {
-			line = "apply security updates"
+		// The listing (refresh, simulate) and then the upgrade, as steps.Patch runs them.
+		cmds, err := steps.PatchCommands(planFact(hostFacts, "package_manager"), planPatchAction(s.Patch))
+		if err != nil {
+			return nil, fmt.Errorf("patch: %w", err)
 		}
-		if pm := planFact(hostFacts, "package_manager"); pm != "" {
-			line += " (" + pm + ")"
-		}
-		if len(s.Patch.Exclude) > 0 {
-			line += ", excluding " + strings.Join(s.Patch.Exclude, ", ")
-		}
-		return []string{line}, nil
+		return cmds, nil
 	case s.Reboot != nil:
-		if s.Reboot.Force {
-			return []string{"reboot, then wait for SSH to return"}, nil
-		}
-		return []string{"reboot if the system requires it, then wait for SSH to return"}, nil
+		// The check (boot id, reboot required?), the detached reboot, and the
+		// boot id read repeated until it changes.
+		return steps.RebootCommands(planRebootAction(s)), nil
 	}
 	return nil, fmt.Errorf("step %s %q: nothing to preview", s.Kind, s.Name)
 }
@@ -99,6 +94,14 @@ func planPackageAction(p *playbook.PackageSpec) steps.PackageAction {
 
 func planServiceAction(s *playbook.ServiceSpec) steps.ServiceAction {
 	return steps.ServiceAction{Name: s.Name, State: s.State, Enabled: s.Enabled}
+}
+
+func planPatchAction(p *playbook.PatchSpec) steps.PatchAction {
+	return steps.PatchAction{Mode: p.Mode, SecurityOnly: p.SecurityOnly, Exclude: p.Exclude}
+}
+
+func planRebootAction(s *playbook.StepSpec) steps.RebootAction {
+	return steps.RebootAction{Force: s.Reboot.Force, Timeout: s.Timeout}
 }
 
 func planPuppetRun(p *playbook.PuppetSpec) steps.PuppetRun {
@@ -152,7 +155,7 @@ const (
 	markWouldChange = "would change" // the host is not in the step's target state
 	markNoChange    = "no change"    // the target state already holds
 	markWouldRun    = "would run"    // a command: it always runs, so it is never executed here
-	markNotChecked  = "not checked"  // no side-effect-free way to ask (patch, reboot, puppet apply)
+	markNotChecked  = "not checked"  // no side-effect-free way to ask (puppet apply)
 	markSkipped     = "skipped"      // when is false, or creates exists
 	markError       = "error"        // the check failed (or the step could not run)
 )
@@ -283,9 +286,14 @@ func checkStep(ctx context.Context, r transport.Runner, spec *playbook.StepSpec,
 	case spec.Upload != nil:
 		return checkUpload(ctx, r, spec.Upload, o)
 	case spec.Patch != nil:
-		return stepCheck{Mark: markNotChecked, Detail: "patch is not checked in check mode"}
+		// steps.Patch in dry-run refreshes the index and simulates the upgrade
+		// (apt-get -s); it never installs.
+		res, _ = steps.Patch(ctx, r, planFact(hostFacts, "package_manager"), planPatchAction(spec.Patch), o)
+		return patchMark(res)
 	case spec.Reboot != nil:
-		return stepCheck{Mark: markNotChecked, Detail: "reboot is not checked in check mode"}
+		// steps.Reboot in dry-run only reads the boot id and whether a reboot is required.
+		res, _ = steps.Reboot(ctx, r, planRebootAction(spec), o)
+		return rebootMark(res, earlier)
 	default:
 		return stepCheck{Mark: markError, Error: "nothing to check"}
 	}
@@ -312,6 +320,46 @@ func markOf(res *steps.Result) stepCheck {
 		msg = res.Err.Error()
 	}
 	return stepCheck{Mark: markError, Error: msg}
+}
+
+// patchMark reads a patch dry-run: "would change: 2 to upgrade: a 1.0 -> 1.1, …".
+func patchMark(res *steps.Result) stepCheck {
+	if res == nil {
+		return stepCheck{Mark: markError, Error: "the check returned no result"}
+	}
+	c := markOf(res)
+	if c.Mark == markWouldChange {
+		d := strings.TrimPrefix(c.Detail, "would upgrade ")
+		c.Detail = strings.Replace(d, " upgraded: ", " to upgrade: ", 1)
+	}
+	return c
+}
+
+// rebootMark reads a reboot dry-run: "would change: reboot required (by
+// linux-image-amd64)", "no change: no reboot required". When an earlier step
+// would change the host (a patch), its reboot need is not known yet.
+func rebootMark(res *steps.Result, earlier bool) stepCheck {
+	if res == nil {
+		return stepCheck{Mark: markError, Error: "the check returned no result"}
+	}
+	c := markOf(res)
+	switch c.Mark {
+	case markWouldChange:
+		why := strings.TrimSuffix(strings.TrimPrefix(c.Detail, "would reboot ("), ")")
+		switch {
+		case why == "forced":
+			c.Detail = "forced reboot (force = true)"
+		case strings.HasPrefix(why, "required by "):
+			c.Detail = "reboot required (by " + strings.TrimPrefix(why, "required by ") + ")"
+		default:
+			c.Detail = "reboot required"
+		}
+	case markNoChange:
+		if earlier {
+			c.Detail = "no reboot required now; an earlier step would change the host first and may require one"
+		}
+	}
+	return c
 }
 
 // checkPuppet: an agent run becomes --noop (o.DryRun); enable and disable
@@ -385,13 +433,22 @@ func checkUpload(ctx context.Context, r transport.Runner, u *playbook.UploadSpec
 	return stepCheck{Mark: markWouldChange, Detail: strings.Join(diff, ", ")}
 }
 
+// shownURL is raw with any password in it masked, as the checks themselves
+// report it: plan output is shared and pasted, credentials must not be.
+func shownURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
 // checkLine describes a check or action (before, health, after, gate).
 func checkLine(c *playbook.CheckSpec) string {
 	var line string
 	switch {
 	case c.HTTP != nil:
 		h := c.HTTP
-		line = h.Method + " " + h.URL
+		line = h.Method + " " + shownURL(h.URL)
 		if h.Status != 0 {
 			line += fmt.Sprintf(", expect status %d", h.Status)
 		} else {
@@ -406,7 +463,7 @@ func checkLine(c *playbook.CheckSpec) string {
 		line = c.Command.Run
 	case c.Prometheus != nil:
 		pc := c.Prometheus
-		line = fmt.Sprintf("query %s at %s", strconv.Quote(pc.Query), pc.URL)
+		line = fmt.Sprintf("query %s at %s", strconv.Quote(pc.Query), shownURL(pc.URL))
 		switch {
 		case pc.Min != nil && pc.Max != nil:
 			line += fmt.Sprintf(", want %s <= value <= %s", fmtFloat(*pc.Min), fmtFloat(*pc.Max))

@@ -129,7 +129,7 @@ func puppetRunAction(c *cli.Context, e *env) error {
 		title = cmd
 	}
 	cmd := &actionCommand{title: title, changes: true, work: puppetRunWork(c.Context, run, opt, newRunLimit(n))}
-	return cmd.execute(c.Context, e, s, src)
+	return cmd.execute(c, e, s, src)
 }
 
 // runLimit bounds how many agent runs go at once; nil means no bound beyond --forks.
@@ -212,7 +212,7 @@ func puppetSimpleAction(c *cli.Context, e *env, verb, reason string) error {
 		}
 		cmd.groups = []groupSpec{{"agent", puppetEnabledAfter}}
 	}
-	return cmd.execute(c.Context, e, s, src)
+	return cmd.execute(c, e, s, src)
 }
 
 func puppetEnabledAfter(r actionResult) (string, bool) {

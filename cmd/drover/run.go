@@ -27,6 +27,7 @@ import (
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
 	"github.com/drover-sh/drover/stages"
+	"github.com/drover-sh/drover/steps"
 	"github.com/drover-sh/drover/transport"
 )
 
@@ -387,6 +388,15 @@ func sessionConnector(s *hostSession) stages.Connector {
 type noClose struct{ transport.Runner }
 
 func (noClose) Close() error { return nil }
+
+// Reconnect passes the reboot step's call for a fresh connection on
+// (steps.Reconnector); a runner without it redials by itself.
+func (n noClose) Reconnect(ctx context.Context) error {
+	if rc, ok := n.Runner.(steps.Reconnector); ok {
+		return rc.Reconnect(ctx)
+	}
+	return nil
+}
 
 var weekdays = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 

@@ -97,7 +97,7 @@ func serviceAction(c *cli.Context, e *env, verb string, act steps.ServiceAction)
 		cmd.work, cmd.changes = serviceApplyWork(act, opt), true
 		cmd.groups = []groupSpec{{"states", afterKey("state")}}
 	}
-	return cmd.execute(c.Context, e, s, src)
+	return cmd.execute(c, e, s, src)
 }
 
 // afterKey reads one key of a step's after state for a summary group.
