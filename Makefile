@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit e2e demo lab-up lab-down vet fmt clean
+.PHONY: all build deps test unit fuzz e2e demo lab-up lab-down vet fmt clean
 
 all: build
 
@@ -19,12 +19,27 @@ vet:
 	$(GO) vet ./...
 
 # Everything: unit tests (in-process SSH servers) and end-to-end tests against a lab of real
-# sshd hosts that the tests start themselves. Needs root.
+# sshd hosts that the tests start themselves, all under the race detector (e2e's drover
+# binary is built without it), then every fuzz target for a short budget. Needs root.
 test: deps vet
-	$(GO) test -count=1 -timeout 80m ./...
+	$(GO) test -race -count=1 -timeout 80m ./...
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz-short.sh
+
+# Fuzz each target longer than `make test` does: make fuzz FUZZTIME=5m
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz-short.sh
 
 unit:
 	$(GO) test -count=1 -short ./...
+
+# drover against parallel-ssh, xargs+ssh, Ansible and facter on a lab of BENCH_HOSTS (50)
+# real sshd hosts, BENCH_ROUNDS (5) rounds; writes bench/RESULTS.md. Needs root, ~30 min.
+# The controller-scale benchmark (1,000 and 10,000 simulated hosts) is separate:
+#   go test -bench Fleet -run '^$$' -benchtime 1x -timeout 60m ./bench/
+.PHONY: bench
+bench: build
+	$(GO) run ./bench/cmd/drover-bench -drover bin/drover -dir bench -out bench/RESULTS.md
 
 demo: deps build
 	./scripts/demo.sh

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"time"
@@ -20,6 +21,15 @@ func loadScript(ctx context.Context, path string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseScriptList(path, out, func(host string) (any, error) {
+		return scriptHostVars(ctx, path, host)
+	})
+}
+
+// parseScriptList builds the inventory from --list output; hostVars asks the
+// script for one host's vars when the output has no _meta.hostvars. Split from
+// loadScript so the parser can be fuzzed without running a process.
+func parseScriptList(path string, out []byte, hostVars func(host string) (any, error)) (*Inventory, error) {
 	keys, raw, err := decodeOrderedObject(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s --list: output is not a JSON object: %w", path, err)
@@ -61,7 +71,7 @@ func loadScript(ctx context.Context, path string) (*Inventory, error) {
 		if haveMeta {
 			vars = hostvars[h]
 		} else {
-			if vars, err = scriptHostVars(ctx, path, h); err != nil {
+			if vars, err = hostVars(h); err != nil {
 				return nil, err
 			}
 		}
@@ -74,11 +84,15 @@ func loadScript(ctx context.Context, path string) (*Inventory, error) {
 		}
 		for k, v := range m {
 			if err := b.setVar(h, k, v); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 		}
 	}
-	return b.finish()
+	inv, err := b.finish()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return inv, nil
 }
 
 // scriptGroup adds one group of --list output and returns the hosts it names.
@@ -216,7 +230,19 @@ func decodeOrderedObject(data []byte) ([]string, map[string]json.RawMessage, err
 	if _, err := dec.Token(); err != nil {
 		return nil, nil, err
 	}
+	if err := jsonEnd(dec); err != nil {
+		return nil, nil, err
+	}
 	return keys, vals, nil
+}
+
+// jsonEnd refuses anything but whitespace after the value, as Python's json.loads
+// (and so Ansible) does: "{}0" is a broken script, not an empty inventory.
+func jsonEnd(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("invalid data after the JSON value at offset %d", dec.InputOffset())
+	}
+	return nil
 }
 
 // decodeJSONValue decodes with integers as int64 (float64 when they do not fit
@@ -226,6 +252,9 @@ func decodeJSONValue(data []byte) (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if err := jsonEnd(dec); err != nil {
 		return nil, err
 	}
 	return fixNumbers(v), nil

@@ -170,7 +170,8 @@ func (d *decoder) variable(b *hcl.Block) *Variable {
 	if a := c.Attributes["sensitive"]; a != nil {
 		val, diags := a.Expr.Value(nil)
 		d.add(diags...)
-		if b, err := convert.Convert(val, cty.Bool); err != nil || b.IsNull() {
+		// An erroneous expression yields an unknown value, on which True panics.
+		if b, err := convert.Convert(val, cty.Bool); err != nil || !b.IsKnown() || b.IsNull() {
 			if !diags.HasErrors() {
 				d.errorf(a.Expr.Range(), `Invalid value for "sensitive"`, "Expected true or false.")
 			}

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 )
 
-// PassphraseEnv names the environment variable consulted for key passphrases when
-// DialerOptions.Passphrase is nil.
+// PassphraseEnv names the environment variable holding the passphrase of
+// protected keys; when set it is used before DialerOptions.Passphrase is asked.
 const PassphraseEnv = "DROVER_KEY_PASSPHRASE"
 
 // defaultIdentityNames are the files OpenSSH tries when none is configured; when
@@ -209,14 +209,17 @@ func (d *Dialer) loadIdentity(path string, plan *authPlan) *fileIdentity {
 func (d *Dialer) decrypt(path string, pem []byte) (ssh.Signer, error) {
 	var pass []byte
 	switch {
+	case os.Getenv(PassphraseEnv) != "":
+		// The environment wins over the callback: an unattended run (cron, CI) sets
+		// it precisely because nobody is at a terminal to answer a prompt.
+		pass = []byte(os.Getenv(PassphraseEnv))
 	case d.opts.Passphrase != nil:
 		p, err := d.opts.Passphrase(path)
 		if err != nil {
 			return nil, fmt.Errorf("key is passphrase-protected and reading the passphrase failed: %w", err)
 		}
-		pass = p
-	case os.Getenv(PassphraseEnv) != "":
-		pass = []byte(os.Getenv(PassphraseEnv))
+		// A copy: the callback may keep its answer for the next key, and pass is wiped.
+		pass = append([]byte(nil), p...)
 	default:
 		return nil, fmt.Errorf("key is passphrase-protected and no passphrase is available "+
 			"(load it into ssh-agent or set %s)", PassphraseEnv)

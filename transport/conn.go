@@ -217,9 +217,9 @@ func (c *Conn) reconnect(ctx context.Context, old *link) (*link, error) {
 // Reconnect closes the current connection, whatever state it seems to be in,
 // and dials the host again within ctx. A host that was reset (a reboot) leaves
 // the old TCP connection half-open: nothing on it fails until keepalives give
-// up, if any are set, and opening a session on it does not heed ctx. The
-// reboot step calls this before each attempt to reach the host. Commands still
-// running on the old connection end with ErrConnLost.
+// up, if any are set, so a command on it waits out its whole deadline before
+// the redial. The reboot step calls this before each attempt to reach the
+// host. Commands still running on the old connection end with ErrConnLost.
 func (c *Conn) Reconnect(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

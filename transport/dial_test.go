@@ -141,7 +141,7 @@ func TestPassphraseProtectedKey(t *testing.T) {
 			return []byte(pass), nil
 		}})
 		for range 2 {
-			c, err := d.Dial(context.Background(), f.endpoint())
+			c, err := d.Dial(context.Background(), kdfEndpoint(f))
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
@@ -153,7 +153,7 @@ func TestPassphraseProtectedKey(t *testing.T) {
 	})
 	t.Run("environment", func(t *testing.T) {
 		t.Setenv(PassphraseEnv, pass)
-		c, err := testDialer(t).Dial(context.Background(), f.endpoint())
+		c, err := testDialer(t).Dial(context.Background(), kdfEndpoint(f))
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -162,7 +162,7 @@ func TestPassphraseProtectedKey(t *testing.T) {
 	t.Run("wrong passphrase never echoed", func(t *testing.T) {
 		const wrong = "not-the-passphrase-42"
 		d := NewDialer(DialerOptions{AgentSocket: "none", Passphrase: func(string) ([]byte, error) { return []byte(wrong), nil }})
-		_, err := d.Dial(context.Background(), f.endpoint())
+		_, err := d.Dial(context.Background(), kdfEndpoint(f))
 		if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "wrong passphrase") {
 			t.Fatalf("err = %v, want ErrAuth naming a wrong passphrase", err)
 		}

@@ -48,6 +48,7 @@ func openSession(c *cli.Context, e *env, o *options, pattern string, src *factSo
 // selects by the playbook's patterns and reports an empty selection its own way).
 func openSessionFor(c *cli.Context, e *env, o *options, ts []target, cfg *transport.SSHConfig, src *factSource) (*hostSession, error) {
 	var err error
+	warnInsecureHostKeys(e.stderr, ts, o.sshConfig)
 	sec := newSecrets(e.readPassword)
 	var becomePW []byte
 	if o.askBecomePass {
