@@ -41,6 +41,11 @@ func parseYAML(source string, data []byte) (*Inventory, error) {
 	if len(doc.Content) == 0 {
 		return nil, errors.New("parsed empty YAML file")
 	}
+	// Bound the expanded size first, in time linear in the document: counting
+	// while converting would walk a billion-laughs document up to the limit.
+	if _, err := expandedSize(doc.Content[0], map[*yaml.Node]int{}, 0); err != nil {
+		return nil, err
+	}
 	conv := &yamlConv{}
 	top := resolveAlias(doc.Content[0])
 	if top.Kind == yaml.ScalarNode && yamlNullRE.MatchString(top.Value) && top.Style == 0 {
@@ -221,6 +226,35 @@ func (c *yamlConv) enter(n *yaml.Node) error {
 }
 
 func (c *yamlConv) leave() { c.depth-- }
+
+// expandedSize is the number of nodes n stands for once every alias is
+// expanded, memoised per node so each is measured once; an error when it
+// passes maxYAMLNodes or nests past maxYAMLDepth (an anchor inside itself).
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int, depth int) (int, error) {
+	if depth > maxYAMLDepth {
+		return 0, fmt.Errorf("line %d: YAML nested too deeply (recursive alias?)", n.Line)
+	}
+	if size, ok := memo[n]; ok {
+		return size, nil
+	}
+	size := 1
+	kids := n.Content
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		kids = []*yaml.Node{n.Alias}
+	}
+	for _, k := range kids {
+		ks, err := expandedSize(k, memo, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		size += ks
+		if size > maxYAMLNodes {
+			return 0, fmt.Errorf("line %d: YAML document too large (alias expansion?)", n.Line)
+		}
+	}
+	memo[n] = size
+	return size, nil
+}
 
 func (c *yamlConv) count(n *yaml.Node) error {
 	c.nodes++
