@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkReachLab compares, on the shared lab, drover's fact gathering (one round trip per
-// host, fresh connections each time, cache bypassed) with OpenSSH running `uname -a` on every
-// host in parallel — the floor for "ask the whole fleet something".
+// host, fresh connections each time, cache bypassed) and `drover exec uname -a` with OpenSSH
+// running `uname -a` on every host in parallel — the floor for "ask the whole fleet
+// something". `make bench` is the full comparison (pssh, Ansible, facter).
 //
 //	go test ./e2e -run '^$' -bench ReachLab -benchtime 5x
 func BenchmarkReachLab(b *testing.B) {
@@ -27,6 +28,20 @@ func BenchmarkReachLab(b *testing.B) {
 			cancel()
 			if err != nil {
 				b.Fatalf("drover facts: %v\n%s", err, out)
+			}
+		}
+	})
+	b.Run("drover-exec-uname", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			args := append([]string{"exec"}, labArgs()...)
+			args = append(args, "--forks", "50", "--", "uname", "-a")
+			cmd := exec.CommandContext(ctx, shared.bin, args...)
+			cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil {
+				b.Fatalf("drover exec: %v\n%s", err, out)
 			}
 		}
 	})

@@ -50,10 +50,25 @@ func core(s *stream) Facts {
 	if v := s.str("package_manager"); v != "" {
 		f["package_manager"] = v
 	}
-	if v := s.str("puppet_version"); v != "" {
+	if v := puppetVersion(s); v != "" {
 		f["puppet"] = map[string]any{"version": v}
 	}
 	return f
+}
+
+// puppetVersionRB finds Puppet's hard-coded version in puppet/version.rb.
+var puppetVersionRB = regexp.MustCompile(`(?m)^\s*PUPPETVERSION\s*=\s*['"]([^'"\s]+)['"]`)
+
+// puppetVersion is Puppet.version: the VERSION file or `puppet --version` when the
+// gatherer sent one, else the PUPPETVERSION constant of puppet/version.rb.
+func puppetVersion(s *stream) string {
+	if v := s.str("puppet_version"); v != "" {
+		return v
+	}
+	if m := puppetVersionRB.FindSubmatch(s.raw["puppet_version_rb"]); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // uptimeSeconds is the first field of /proc/uptime truncated, like Ruby's to_i.

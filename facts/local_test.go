@@ -332,3 +332,33 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestGatherPuppetVersionWithoutRuby checks puppet.version equals `puppet --version`
+// while the gatherer read it from Puppet's version.rb instead of booting Ruby (which
+// cost seconds per host under load).
+func TestGatherPuppetVersionWithoutRuby(t *testing.T) {
+	if _, err := exec.LookPath("puppet"); err != nil {
+		t.Fatal("puppet is required for this test (apt-get install puppet-agent)")
+	}
+	out, err := exec.Command("puppet", "--version").Output()
+	if err != nil {
+		t.Fatalf("puppet --version: %v", err)
+	}
+	want := strings.TrimSpace(string(out))
+
+	r := &localRunner{}
+	res, err := r.Run(context.Background(), &transport.Command{Cmd: "sh -s", Stdin: strings.NewReader(script(Options{}, "drv-0123456789abcdef0123"))})
+	if err != nil {
+		t.Fatalf("running the gatherer: %v", err)
+	}
+	s, err := decode(res.Stdout, "drv-0123456789abcdef0123")
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if _, ok := s.raw["puppet_version_rb"]; !ok {
+		t.Errorf("the gatherer did not send puppet/version.rb (raw records: %d); it ran puppet instead", len(s.raw))
+	}
+	if got := core(s)["puppet"]; !reflect.DeepEqual(got, map[string]any{"version": want}) {
+		t.Errorf("puppet fact = %#v, want version %q", got, want)
+	}
+}

@@ -434,3 +434,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPuppetVersionSources(t *testing.T) {
+	const rb = "module Puppet\n  PUPPETVERSION = '7.23.0'\n\n  def self.version\n"
+	tests := []struct {
+		name    string
+		records []string
+		want    string // "" = no puppet fact
+	}{
+		{"puppet --version", []string{"raw", "puppet_version", "8.4.0\n"}, "8.4.0"},
+		{"version.rb constant", []string{"raw", "puppet_version_rb", rb}, "7.23.0"},
+		{"VERSION file wins over version.rb", []string{"raw", "puppet_version", "7.23.0-12-gabc\n", "raw", "puppet_version_rb", rb}, "7.23.0-12-gabc"},
+		{"version.rb without the constant", []string{"raw", "puppet_version_rb", "module Puppet\nend\n"}, ""},
+		{"no puppet", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := mustParse(t, streamOf(true, tc.records...))
+			got, ok := f.Get("puppet.version")
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("puppet.version = %#v, want absent", got)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Fatalf("puppet.version = %#v (present %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}

@@ -195,6 +195,11 @@ DISTRIB_CODENAME=jammy
 DISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"
 `
 
+// rootBashrc is Debian's stock /root/.bashrc (base-files dot.bashrc), all comments.
+const rootBashrc = `# ~/.bashrc: executed by bash(1) for non-login shells.
+# drover lab: Debian's stock root .bashrc, so logins do not run the controller's.
+`
+
 func sshdConfig(addr string) string {
 	return fmt.Sprintf(`# drover lab host sshd configuration
 ListenAddress %s:22
@@ -215,6 +220,31 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 `, addr)
 }
 
+// rebootShim replaces reboot and shutdown inside a lab host: the host is a namespace on
+// this machine, so the real ones (systemctl here) must never run. It asks the host's init
+// (setup.sh) to restart the host: sshd stops, every process is killed, /run, /tmp and
+// /dev/shm start empty and the boot id changes. Any arguments (-r now, a message) are
+// accepted; halting is a reboot too, as the lab has no way to stay down on its own.
+const rebootShim = `#!/bin/sh
+# drover lab: restart this lab host (never the machine it runs on).
+touch /run/drover-lab-reboot || exit 1
+pid=$(cat /run/sshd.pid 2>/dev/null) || { echo "reboot: no sshd pid file" >&2; exit 1; }
+echo "drover lab: rebooting $(hostname)" >&2
+exec kill -TERM "$pid"
+`
+
+// rebootShimPaths are the host paths the shim goes to: reboot and shutdown in
+// /usr/sbin, and in /sbin too when /sbin is a directory of its own (not merged /usr).
+// Writing through a /sbin symlink would create a real sbin directory in the upper layer
+// that hides the machine's.
+func rebootShimPaths() []string {
+	paths := []string{"usr/sbin/reboot", "usr/sbin/shutdown"}
+	if fi, err := os.Lstat("/sbin"); err == nil && fi.IsDir() {
+		paths = append(paths, "sbin/reboot", "sbin/shutdown")
+	}
+	return paths
+}
+
 // prepareUpper writes everything a host needs into its (empty) upper dir before its
 // first boot.
 func (l *Lab) prepareUpper(upper string, h *Host, index int, keys *hostKeys, acct *account, clientPub []byte) error {
@@ -230,9 +260,16 @@ func (l *Lab) prepareUpper(upper string, h *Host, index int, keys *hostKeys, acc
 		{"etc/hosts", fmt.Appendf(nil, "127.0.0.1\tlocalhost\n%s\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", h.Address, h.Name), 0o644, 0, 0},
 		{"etc/ssh/sshd_config", []byte(sshdConfig(h.Address)), 0o644, 0, 0},
 		{"root/.ssh/authorized_keys", clientPub, 0o600, 0, 0},
+		// Debian's bash sources ~/.bashrc for every command run over ssh; the machine's own
+		// /root/.bashrc (a developer's pyenv init, say) cost ~0.9 s per login in every host.
+		// A host gets Debian's stock root .bashrc, as a fresh machine has.
+		{"root/.bashrc", []byte(rootBashrc), 0o644, 0, 0},
 		{"home/" + acct.name + "/.ssh/authorized_keys", clientPub, 0o600, acct.uid, acct.gid},
 		{"etc/sudoers.d/drover-lab", fmt.Appendf(nil, "Defaults:%[1]s lecture=never\n%[1]s ALL=(ALL:ALL) ALL\n", acct.name), 0o440, 0, 0},
 		{"etc/facter/facts.d/lab.txt", fmt.Appendf(nil, "role=%s\ndatacenter=%s\nlab_host=%s\n", role, dc, h.Name), 0o644, 0, 0},
+	}
+	for _, path := range rebootShimPaths() {
+		files = append(files, file{path, []byte(rebootShim), 0o755, 0, 0})
 	}
 	for name, data := range acct.files {
 		uid, gid, mode := ownerOf("/" + name)
