@@ -246,7 +246,6 @@ type client struct {
 var clients = []client{
 	{"bare-xcrypto-exec", bareExec},
 	{"drover-exec", droverExec},
-	{"drover-exec-release", droverExecRelease},
 	{"drover-facts", droverFacts},
 }
 
@@ -322,9 +321,10 @@ func droverSetup(f *fleet) (*transport.Dialer, []*transport.Endpoint, error) {
 	return transport.NewDialer(transport.DialerOptions{Config: cfg, AgentSocket: "none"}), eps, nil
 }
 
-// droverEach runs fn on every host's pooled connection, as drover's commands do
-// (the pool holds every connection until the run ends). release instead dials
-// each host directly and closes its connection as soon as it is done.
+// droverEach runs fn on every host's pooled connection, as drover's commands do.
+// release lets go of each connection once its host is done (Pool.Release), as
+// the one-command-a-host commands (exec, facts, find) do; without it the pool
+// holds every connection until the end, as a rollout does.
 func droverEach(ctx context.Context, f *fleet, forks int, release bool, o *outcome, mu *sync.Mutex, fn func(ctx context.Context, c *transport.Conn) error) {
 	d, eps, err := droverSetup(f)
 	if err != nil {
@@ -339,17 +339,13 @@ func droverEach(ctx context.Context, f *fleet, forks int, release bool, o *outco
 	}
 	each(f.hosts, forks, func(h FleetHost) {
 		err := func() error {
-			if release {
-				c, err := d.Dial(ctx, byName[h.Name])
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				return fn(ctx, c)
-			}
-			c, err := pool.Get(ctx, byName[h.Name])
+			ep := byName[h.Name]
+			c, err := pool.Get(ctx, ep)
 			if err != nil {
 				return err
+			}
+			if release {
+				defer pool.Release(ep)
 			}
 			return fn(ctx, c)
 		}()
@@ -363,13 +359,8 @@ func droverEach(ctx context.Context, f *fleet, forks int, release bool, o *outco
 	})
 }
 
+// droverExec is `drover exec`'s path: pooled connection, one command, release.
 func droverExec(ctx context.Context, f *fleet, forks int, o *outcome, mu *sync.Mutex) {
-	droverExecMode(ctx, f, forks, false, o, mu)
-}
-
-// droverExecRelease is droverExec with each connection closed (and dropped) once
-// its host is done: what an ad-hoc command could do, as it runs one command per host.
-func droverExecRelease(ctx context.Context, f *fleet, forks int, o *outcome, mu *sync.Mutex) {
 	droverExecMode(ctx, f, forks, true, o, mu)
 }
 
@@ -387,7 +378,7 @@ func droverExecMode(ctx context.Context, f *fleet, forks int, release bool, o *o
 }
 
 func droverFacts(ctx context.Context, f *fleet, forks int, o *outcome, mu *sync.Mutex) {
-	droverEach(ctx, f, forks, false, o, mu, func(ctx context.Context, c *transport.Conn) error {
+	droverEach(ctx, f, forks, true, o, mu, func(ctx context.Context, c *transport.Conn) error {
 		fs, err := facts.Gather(ctx, c, facts.Options{})
 		var w facts.Warnings
 		if err != nil && !errors.As(err, &w) {

@@ -74,6 +74,27 @@ func (p *Pool) Get(ctx context.Context, ep *Endpoint) (*Conn, error) {
 	return conn, err
 }
 
+// Release closes the host's pooled connection and forgets it, so a command that
+// is done with a host holds no connection (and its goroutines) until the end of
+// a run across thousands of hosts. A later Get dials again.
+func (p *Pool) Release(ep *Endpoint) error {
+	key := poolKey(ep)
+	p.mu.Lock()
+	e, ok := p.conns[key]
+	if ok {
+		delete(p.conns, key)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	<-e.ready
+	if e.conn == nil {
+		return nil
+	}
+	return e.conn.Close()
+}
+
 // Close closes every pooled connection.
 func (p *Pool) Close() error {
 	p.mu.Lock()

@@ -80,3 +80,36 @@ func TestPoolRetriesFailedDial(t *testing.T) {
 		t.Error("Get on a closed pool succeeded")
 	}
 }
+
+func TestPoolRelease(t *testing.T) {
+	f := newFixture(t)
+	p := NewPool(testDialer(t))
+	defer p.Close()
+	ctx := context.Background()
+	c1, err := p.Get(ctx, f.endpoint())
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if err := p.Release(f.endpoint()); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if _, err := c1.Run(ctx, &Command{Cmd: "fake:exit 0"}); err == nil {
+		t.Error("a released connection still ran a command")
+	}
+	c2, err := p.Get(ctx, f.endpoint())
+	if err != nil {
+		t.Fatalf("Get after Release: %v", err)
+	}
+	if c2 == c1 {
+		t.Fatal("Get after Release returned the released connection")
+	}
+	if res, err := c2.Run(ctx, &Command{Cmd: "fake:exit 0"}); err != nil || res.ExitCode != 0 {
+		t.Fatalf("run on the new connection: %+v, %v", res, err)
+	}
+	if got := f.srv.accepted.Load(); got != 2 {
+		t.Errorf("server saw %d connections, want 2", got)
+	}
+	if err := p.Release(&Endpoint{Alias: "never-dialed"}); err != nil {
+		t.Errorf("Release of an unknown host: %v", err)
+	}
+}

@@ -204,6 +204,7 @@ func (x *execRun) one(ctx context.Context, t target, batch int) (r execResult) {
 		}
 		return r
 	}
+	defer x.s.release(t) // exec runs one command a host: hold no connection after it
 	cmd := &transport.Command{Cmd: x.command, Timeout: x.s.o.timeout, Become: x.s.become}
 	var outW, errW *lineWriter
 	if !x.group && (!x.s.o.json || x.con.log != nil) {

@@ -32,6 +32,7 @@ type factSource struct {
 	cache   *facts.Cache // nil: no state directory, gather every time
 	refresh bool
 	facter  bool
+	release bool // the command needs no host after its facts (facts, find): close each connection once gathered
 	warn    func(format string, args ...any)
 	noCache sync.Once // the "not cached" warning, once per run and only when facts are used
 }
@@ -90,6 +91,9 @@ func (fs *factSource) get(ctx context.Context, s *hostSession, t target) (facts.
 	p, err := s.dial(ctx, t)
 	if err != nil {
 		return nil, err
+	}
+	if fs.release {
+		defer s.release(t)
 	}
 	limit := s.o.timeout
 	if limit == 0 {
@@ -175,6 +179,7 @@ func factsAction(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	src.release = true
 	s, err := openSession(c, e, o, pattern, src)
 	if err != nil {
 		return err
@@ -253,6 +258,7 @@ func findAction(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	src.release = true
 	s, err := openSession(c, e, o, pattern, src)
 	if err != nil {
 		return err

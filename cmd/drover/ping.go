@@ -59,6 +59,14 @@ func (p poolConnector) Get(ctx context.Context, ep *transport.Endpoint) (pinger,
 
 func (p poolConnector) Close() error { return p.pool.Close() }
 
+// Release closes ep's connection once a command is done with the host.
+func (p poolConnector) Release(ep *transport.Endpoint) error { return p.pool.Release(ep) }
+
+// releaser is a connector that can let go of one host's connection early.
+type releaser interface {
+	Release(ep *transport.Endpoint) error
+}
+
 // pingResult is one host's line, and its element of the JSON "hosts" array.
 type pingResult struct {
 	Name      string  `json:"name"`

@@ -93,6 +93,14 @@ func (s *hostSession) dial(ctx context.Context, t target) (pinger, error) {
 	return p, nil
 }
 
+// release lets go of t's connection when the command needs the host no more;
+// connectors that cannot (test fakes) keep it until Close.
+func (s *hostSession) release(t target) {
+	if r, ok := s.conn.(releaser); ok {
+		r.Release(t.ep) // a close error changes nothing for a host that is done
+	}
+}
+
 // isUnreachable says whether err means the host could not be reached (as opposed
 // to refusing us or the command failing).
 func isUnreachable(err error) bool {
