@@ -39,8 +39,7 @@ func startRun(t *testing.T, home string, args ...string) *liveRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
 	lr := &liveRun{cancel: cancel, events: make(chan report.Event, 1024), done: make(chan struct{})}
-	lr.cmd = exec.CommandContext(ctx, shared.bin, append(args, "--output", "json")...)
-	lr.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1", "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
+	lr.cmd = droverCmd(ctx, home, append(args, "--output", "json")...)
 	lr.cmd.Stderr = &lr.stderr
 	out, err := lr.cmd.StdoutPipe()
 	if err != nil {
@@ -118,15 +117,6 @@ func (lr *liveRun) wait() result {
 	}
 	<-lr.done
 	return lr.res
-}
-
-func writePlaybook(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "faults.hcl")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func faultHost(rep *report.Report, name string) *report.Host {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,24 +20,13 @@ import (
 	"github.com/drover-sh/drover/report"
 )
 
-// gatesPlaybook writes src to a playbook file in a temp dir.
-func gatesPlaybook(t *testing.T, src string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "playbook.hcl")
-	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // streamRun runs `drover run … --output json` and hands every event to onEvent as it
 // arrives (so a test can act mid-run), then returns the result.
 func streamRun(t *testing.T, home string, onEvent func(report.Event), args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, shared.bin, append(args, "--output", "json")...)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1", "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
+	cmd := droverCmd(ctx, home, append(args, "--output", "json")...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	pipe, err := cmd.StdoutPipe()
@@ -63,16 +51,7 @@ func streamRun(t *testing.T, home string, onEvent func(report.Event), args ...st
 		onEvent(ev)
 	}
 	err = cmd.Wait()
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("drover %v: %v\nstderr: %s", args, err, r.stderr)
-	}
-	return r
+	return withExit(t, result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}, err, args)
 }
 
 // gatesInstall installs demo-web VERSION on hosts (in parallel) and purges it again when
@@ -181,7 +160,7 @@ func TestPrometheusGate(t *testing.T) {
 	t.Logf("prometheus up in %s at %s", prom.StartTime.Round(time.Millisecond), prom.URL())
 	hosts := []string{"h1", "h2", "h3"}
 	gatesInstall(t, "1.0", hosts...)
-	pb := gatesPlaybook(t, promGatePlaybook)
+	pb := writePlaybook(t, promGatePlaybook)
 	home := t.TempDir()
 	run := func(t *testing.T, version string) (result, *report.Report) {
 		rep := filepath.Join(t.TempDir(), "report.json")
@@ -260,7 +239,7 @@ func TestFrozenHostMidBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("max_failed=%d", tt.maxFailed), func(t *testing.T) {
-			pb := gatesPlaybook(t, fmt.Sprintf(`playbook "frozen" {}
+			pb := writePlaybook(t, fmt.Sprintf(`playbook "frozen" {}
 targets { hosts = ["h1", "h2", "h3", "h4", "h5"] }
 settings { step_timeout = "5s" }
 batch "early" {
@@ -361,7 +340,7 @@ func TestDrainStepsHealthUndrainOrder(t *testing.T) {
 	srv := httptest.NewServer(lb)
 	defer srv.Close()
 	const broken = "h3"
-	pb := gatesPlaybook(t, `playbook "drain" {}
+	pb := writePlaybook(t, `playbook "drain" {}
 variable "lb" { type = string }
 targets { hosts = ["h1", "h2", "h3", "h4"] }
 remaining {

@@ -89,15 +89,34 @@ func drover(t *testing.T, args ...string) result {
 // droverHome is drover with a given HOME, for tests that compare with OpenSSH run there.
 func droverHome(t *testing.T, home string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return droverWithin(t, 2*time.Minute, home, args...)
+}
+
+// droverWithin runs drover with HOME (and its state) under home, killed after limit.
+func droverWithin(t *testing.T, limit time.Duration, home string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, shared.bin, args...)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1", "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
+	cmd := droverCmd(ctx, home, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	return withExit(t, result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}, err, args)
+}
+
+// droverCmd is drover with args in a clean environment: HOME is home and its state
+// lives under home/state, so no user config and no other test's runs leak in.
+func droverCmd(ctx context.Context, home string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, shared.bin, args...)
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1", "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
+	return cmd
+}
+
+// withExit records the exit code of a finished drover (err from Run or Wait) in r; a
+// failure other than a non-zero exit (not started, killed by the timeout) fails the test.
+func withExit(t *testing.T, r result, err error, args []string) result {
+	t.Helper()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -107,6 +126,16 @@ func droverHome(t *testing.T, home string, args ...string) result {
 		t.Fatalf("drover %v: %v\nstderr: %s", args, err, r.stderr)
 	}
 	return r
+}
+
+// writePlaybook writes text to a playbook file in a temp dir and returns its path.
+func writePlaybook(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "playbook.hcl")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // labArgs are the flags that point drover at the lab.

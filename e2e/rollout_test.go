@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -27,24 +25,7 @@ const rolloutTimeout = 15 * time.Minute
 // rolloutDrover is droverHome with a longer limit (a rollout, not a command).
 func rolloutDrover(t *testing.T, home string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, shared.bin, args...)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1", "DROVER_STATE_DIR=" + filepath.Join(home, "state")}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("drover %v: %v\nstderr: %s", args, err, r.stderr)
-	}
-	return r
+	return droverWithin(t, rolloutTimeout, home, args...)
 }
 
 // rolloutOnAll runs sh -c script in every lab host, a few at a time, and

@@ -495,8 +495,7 @@ func Open(dir string, logf func(string, ...any)) (*Lab, error) {
 		procs: map[string]*hostProc{}, index: map[string]int{},
 	}
 	if ps := st.Prometheus; ps != nil {
-		l.Prometheus = &Prometheus{Address: ps.Address, Port: ps.Port, Dir: ps.Dir, pid: ps.PID}
-		l.Prometheus.log = filepath.Join(ps.Dir, "prometheus.log")
+		l.Prometheus = attachPrometheus(ps.Address, ps.Port, ps.Dir, ps.PID)
 	}
 	for i, hs := range st.Hosts {
 		h := hs.Host

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,8 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
 
@@ -39,13 +36,20 @@ type Prometheus struct {
 	Dir       string        // config, data and log; removed by Stop
 	StartTime time.Duration // from exec to /-/ready answering 200
 
-	pid  int
-	cmd  *exec.Cmd     // nil when attached to a detached server (Open)
-	done chan struct{} // closed when our child was reaped; nil when not our child
-	log  string
+	daemon
+}
 
-	mu      sync.Mutex
-	stopped bool
+// attachPrometheus is the Prometheus a detached lab started, for Open.
+func attachPrometheus(address string, port int, dir string, pid int) *Prometheus {
+	p := &Prometheus{Address: address, Port: port, Dir: dir}
+	p.daemon = p.newDaemon()
+	p.pid = pid
+	return p
+}
+
+// newDaemon names the server and its log, and recognises it by its config file.
+func (p *Prometheus) newDaemon() daemon {
+	return daemon{name: "prometheus", marker: "--config.file=" + p.configFile(), log: filepath.Join(p.Dir, "prometheus.log")}
 }
 
 // PrometheusAddress is the address a lab's Prometheus listens on.
@@ -59,21 +63,14 @@ func StartPrometheus(ctx context.Context, l *Lab) (*Prometheus, error) {
 	if _, err := os.Stat(prometheusBin); err != nil {
 		return nil, fmt.Errorf("lab: prometheus: %s missing (Debian package prometheus): %w", prometheusBin, err)
 	}
-	if len(l.Hosts) >= prometheusHost {
-		return nil, fmt.Errorf("lab: prometheus: address .%d is taken by a host (lab of %d hosts)", prometheusHost, len(l.Hosts))
-	}
 	p := &Prometheus{
 		Address: l.PrometheusAddress(),
 		Port:    PrometheusPort,
 		Dir:     filepath.Join(l.Dir, "prometheus"),
-		done:    make(chan struct{}),
 	}
-	p.log = filepath.Join(p.Dir, "prometheus.log")
-	if portOpen(ctx, p.addr()) {
-		return nil, fmt.Errorf("lab: prometheus: something already listens on %s", p.addr())
-	}
-	if _, err := os.Stat(p.Dir); err == nil {
-		return nil, fmt.Errorf("lab: prometheus: %s exists (another server for this lab?)", p.Dir)
+	p.daemon = p.newDaemon()
+	if err := p.claim(ctx, l, prometheusHost, p.addr(), p.Dir); err != nil {
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -87,35 +84,16 @@ func StartPrometheus(ctx context.Context, l *Lab) (*Prometheus, error) {
 	if err := os.WriteFile(p.configFile(), []byte(prometheusConfig(l)), 0o640); err != nil {
 		return nil, fmt.Errorf("lab: prometheus: %w", err)
 	}
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lab: prometheus: %w", err)
+	cmd := exec.Command(prometheusBin, p.args()...)
+	cmd.Dir, cmd.Env = p.Dir, cleanEnv
+	if err := p.start(cmd, l.detached); err != nil {
+		return nil, err
 	}
-	defer logf.Close()
-	p.cmd = exec.Command(prometheusBin, p.args()...)
-	p.cmd.Dir, p.cmd.Env = p.Dir, cleanEnv
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	// Own process group: a Ctrl-C at the terminal must not reach it; Pdeathsig unless
-	// detached, so a crashed test leaves nothing running.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if !l.detached {
-		p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	var err error
+	if p.StartTime, err = p.waitUp(ctx, l, p.addr(), began, p.Ready, 50*time.Millisecond, time.Second); err != nil {
+		return nil, err
 	}
-	if err := p.cmd.Start(); err != nil {
-		close(p.done)
-		return nil, fmt.Errorf("lab: prometheus: start: %w", err)
-	}
-	p.pid = p.cmd.Process.Pid
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	if err := p.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("lab: prometheus on %s did not start: %w\n--- %s ---\n%s", p.addr(), err, p.log, consoleTail(p.log, 0))
-	}
-	p.StartTime = time.Since(began)
 	ok = true
-	l.logf("lab: prometheus up on %s in %s", p.addr(), p.StartTime.Round(time.Millisecond))
 	return p, nil
 }
 
@@ -160,28 +138,6 @@ func (p *Prometheus) addr() string { return net.JoinHostPort(p.Address, strconv.
 // URL is the server's base URL, e.g. http://127.1.3.253:9090.
 func (p *Prometheus) URL() string { return "http://" + p.addr() }
 
-// waitReady polls /-/ready with a backoff until it answers 200, the server exits or
-// ctx ends.
-func (p *Prometheus) waitReady(ctx context.Context) error {
-	delay := 50 * time.Millisecond
-	var last error = errors.New("no answer yet")
-	for {
-		if err := p.Ready(ctx); err == nil {
-			return nil
-		} else {
-			last = err
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("prometheus exited (%v)", p.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
-	}
-}
-
 // Ready asks /-/ready once.
 func (p *Prometheus) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -202,64 +158,5 @@ func (p *Prometheus) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Log returns the end of the server's log, for test failure messages.
-func (p *Prometheus) Log() string { return consoleTail(p.log, 0) }
-
 // Stop kills the server, waits for it and removes its files. Idempotent.
-func (p *Prometheus) Stop() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped {
-		return nil
-	}
-	if p.pid != 0 && p.isOurs() {
-		// No graceful shutdown: its data dir is about to go.
-		if err := syscall.Kill(-p.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("lab: prometheus: kill: %w", err)
-		}
-		if err := p.waitGone(); err != nil {
-			return err
-		}
-	}
-	if err := os.RemoveAll(p.Dir); err != nil {
-		return fmt.Errorf("lab: prometheus: remove files: %w", err)
-	}
-	p.stopped = true
-	return nil
-}
-
-// isOurs: the pid is still this server (not exited, not reused by another process).
-func (p *Prometheus) isOurs() bool {
-	if p.done != nil {
-		select {
-		case <-p.done:
-			return false
-		default:
-			return true
-		}
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
-	return err == nil && strings.Contains(string(b), "--config.file="+p.configFile())
-}
-
-// waitGone waits for a killed server: our child is reaped by the goroutine in
-// StartPrometheus; a detached one (not our child) is reaped by init, so its /proc
-// entry is polled.
-func (p *Prometheus) waitGone() error {
-	if p.done != nil {
-		select {
-		case <-p.done:
-			return nil
-		case <-time.After(stopTimeout):
-			return fmt.Errorf("lab: prometheus: pid %d did not exit after SIGKILL", p.pid)
-		}
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for p.isOurs() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: prometheus: pid %d did not exit after SIGKILL", p.pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
-}
+func (p *Prometheus) Stop() error { return p.stop(p.Dir) }

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -55,14 +54,11 @@ type PuppetServer struct {
 	CACert    string        // the CA certificate agents trust (PEM)
 	StartTime time.Duration // from exec to the first "running" status answer
 
-	lab  *Lab
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the JVM was reaped
-	log  string        // the JVM's stdout and stderr
+	lab *Lab
+	daemon
 
 	mu       sync.Mutex
 	origConf map[string][]byte // host -> its puppet.conf before ConfigureAgent
-	stopped  bool
 }
 
 // PuppetServerAddress is the address a lab's puppetserver listens on.
@@ -79,24 +75,17 @@ func StartPuppetServer(ctx context.Context, l *Lab) (*PuppetServer, error) {
 			return nil, fmt.Errorf("lab: puppetserver: %s missing (Debian packages puppetserver and puppet-agent): %w", f, err)
 		}
 	}
-	if len(l.Hosts) >= puppetServerHost {
-		return nil, fmt.Errorf("lab: puppetserver: address .%d is taken by a host (lab of %d hosts)", puppetServerHost, len(l.Hosts))
-	}
 	s := &PuppetServer{
 		Address:  l.PuppetServerAddress(),
 		Port:     PuppetServerPort,
 		Dir:      filepath.Join(l.Dir, "puppetserver"),
 		lab:      l,
-		done:     make(chan struct{}),
 		origConf: map[string][]byte{},
 	}
 	s.CACert = filepath.Join(s.Dir, "ssl", "certs", "ca.pem")
-	s.log = filepath.Join(s.Dir, "puppetserver.log")
-	if portOpen(ctx, s.addr()) {
-		return nil, fmt.Errorf("lab: puppetserver: something already listens on %s", s.addr())
-	}
-	if _, err := os.Stat(s.Dir); err == nil {
-		return nil, fmt.Errorf("lab: puppetserver: %s exists (another server for this lab?)", s.Dir)
+	s.daemon = daemon{name: "puppetserver", marker: filepath.Join(s.Dir, "conf.d"), log: filepath.Join(s.Dir, "puppetserver.log")}
+	if err := s.claim(ctx, l, puppetServerHost, s.addr(), s.Dir); err != nil {
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -107,32 +96,18 @@ func StartPuppetServer(ctx context.Context, l *Lab) (*PuppetServer, error) {
 	if err := s.writeConfig(); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lab: puppetserver: %w", err)
+	cmd := exec.Command(javaBin, s.javaArgs()...)
+	cmd.Dir, cmd.Env = "/usr/share/puppetserver", cleanEnv
+	// Never detached: the JVM does not outlive a test binary that dies without Stop.
+	if err := s.start(cmd, false); err != nil {
+		return nil, err
 	}
-	defer logf.Close()
-	s.cmd = exec.Command(javaBin, s.javaArgs()...)
-	s.cmd.Dir = "/usr/share/puppetserver"
-	s.cmd.Env = cleanEnv
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	// Own process group so Stop can kill everything the JVM forks; Pdeathsig so the JVM
-	// does not outlive a test binary that dies without calling Stop.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		close(s.done)
-		return nil, fmt.Errorf("lab: puppetserver: start java: %w", err)
+	// The CA the server creates at startup is trusted once it is there (checkStatus).
+	var err error
+	if s.StartTime, err = s.waitUp(ctx, l, s.addr(), began, s.checkStatus, 100*time.Millisecond, 2*time.Second); err != nil {
+		return nil, err
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("lab: puppetserver on %s did not start: %w\n--- %s ---\n%s", s.addr(), err, s.log, consoleTail(s.log, 0))
-	}
-	s.StartTime = time.Since(began)
 	ok = true
-	l.logf("lab: puppetserver up on %s in %s", s.addr(), s.StartTime.Round(time.Millisecond))
 	return s, nil
 }
 
@@ -232,28 +207,6 @@ profiler: {}
 	return nil
 }
 
-// waitReady polls /status/v1/simple over TLS (trusting the CA the server creates at
-// startup) with a backoff, until it answers "running", the JVM exits or ctx ends.
-func (s *PuppetServer) waitReady(ctx context.Context) error {
-	delay := 100 * time.Millisecond
-	var last error = errors.New("no answer yet")
-	for {
-		if err := s.checkStatus(ctx); err == nil {
-			return nil
-		} else {
-			last = err
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("the JVM exited (%v)", s.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 2*time.Second)
-	}
-}
-
 // checkStatus asks the server's simple status endpoint once.
 func (s *PuppetServer) checkStatus(ctx context.Context) error {
 	pem, err := os.ReadFile(s.CACert)
@@ -312,9 +265,6 @@ func (s *PuppetServer) SetSiteManifest(content string) error {
 	}
 	return nil
 }
-
-// Log returns the end of the server's log, for test failure messages.
-func (s *PuppetServer) Log() string { return consoleTail(s.log, 0) }
 
 // AgentConfig is the puppet.conf ConfigureAgent writes into a host.
 func (s *PuppetServer) AgentConfig(host string) string {
@@ -413,33 +363,7 @@ func pruneToMachine(root, dir string) error {
 
 // Stop kills the JVM's process group, waits for it and removes the server's files. It
 // does not reset agents (ResetAgent does). Idempotent.
-func (s *PuppetServer) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	if s.cmd != nil && s.cmd.Process != nil {
-		select {
-		case <-s.done:
-		default:
-			// The JVM needs no graceful shutdown: every file it has is about to go.
-			if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("lab: puppetserver: kill: %w", err)
-			}
-			select {
-			case <-s.done:
-			case <-time.After(stopTimeout):
-				return fmt.Errorf("lab: puppetserver: pid %d did not exit after SIGKILL", s.cmd.Process.Pid)
-			}
-		}
-	}
-	if err := os.RemoveAll(s.Dir); err != nil {
-		return fmt.Errorf("lab: puppetserver: remove files: %w", err)
-	}
-	s.stopped = true
-	return nil
-}
+func (s *PuppetServer) Stop() error { return s.stop(s.Dir) }
 
 // portOpen reports whether something accepts TCP connections on addr.
 func portOpen(ctx context.Context, addr string) bool {

@@ -181,56 +181,57 @@ func listRuns(state string, warn func(string)) ([]pastRun, error) {
 }
 
 func historyCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:  "history",
-		Usage: "list past runs, newest first: id, playbook, start, duration, status, hosts ok/failed",
-		Description: "Reads the state directory's runs/. A run with a journal and no report is " + statusIncomplete + ":\n" +
-			"still running, or it crashed or was killed (drover run PLAYBOOK --resume RUN continues it).\n" +
+	return runsCommand("history", "list past runs, newest first: id, playbook, start, duration, status, hosts ok/failed", "",
+		"Reads the state directory's runs/. A run with a journal and no report is "+statusIncomplete+":\n"+
+			"still running, or it crashed or was killed (drover run PLAYBOOK --resume RUN continues it).\n"+
 			"--json prints a list of run summaries (the shape notify sends).",
-		HideHelpCommand: true,
-		OnUsageError:    usageError,
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print the runs as JSON"},
-			&cli.BoolFlag{Name: "no-color", Usage: "no colour even on a terminal"},
-		},
-		Action: func(c *cli.Context) error { return historyAction(c, e) },
-	}
+		"print the runs as JSON", func(c *cli.Context) error { return historyAction(c, e) })
 }
 
 func reportCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:      "report",
-		Usage:     "print a past run's summary again, or its JSON report",
-		ArgsUsage: "RUN|last",
-		Description: "RUN is a run id from drover history (a unique prefix will do), or last for the newest run.\n" +
+	return runsCommand("report", "print a past run's summary again, or its JSON report", "RUN|last",
+		"RUN is a run id from drover history (a unique prefix will do), or last for the newest run.\n"+
 			"--json prints the report exactly as it was written (SPEC §5).",
+		"print the JSON report", func(c *cli.Context) error { return reportAction(c, e) })
+}
+
+// runsCommand is a command reading past runs (history, report): both take --json
+// (jsonUsage says what it prints) and --no-color.
+func runsCommand(name, usage, argsUsage, description, jsonUsage string, action cli.ActionFunc) *cli.Command {
+	return &cli.Command{
+		Name:            name,
+		Usage:           usage,
+		ArgsUsage:       argsUsage,
+		Description:     description,
 		HideHelpCommand: true,
 		OnUsageError:    usageError,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print the JSON report"},
+			&cli.BoolFlag{Name: "json", Usage: jsonUsage},
 			&cli.BoolFlag{Name: "no-color", Usage: "no colour even on a terminal"},
 		},
-		Action: func(c *cli.Context) error { return reportAction(c, e) },
+		Action: action,
 	}
 }
 
-func historyState(c *cli.Context, e *env) (string, error) {
+// pastRuns lists the state directory's runs (warning on stderr about any it cannot
+// read) and returns the directory too.
+func pastRuns(c *cli.Context, e *env) (string, []pastRun, error) {
 	state := stateDir(e)
 	if state == "" {
-		return "", badInput(cmdPath(c), "no state directory ($DROVER_STATE_DIR, $XDG_STATE_HOME or $HOME): no runs are kept")
+		return "", nil, badInput(cmdPath(c), "no state directory ($DROVER_STATE_DIR, $XDG_STATE_HOME or $HOME): no runs are kept")
 	}
-	return state, nil
+	runs, err := listRuns(state, func(s string) { fmt.Fprintf(e.stderr, "drover: warning: %s\n", s) })
+	if err != nil {
+		return "", nil, err
+	}
+	return state, runs, nil
 }
 
 func historyAction(c *cli.Context, e *env) error {
 	if c.Args().Present() {
 		return badInput(cmdPath(c), "takes no arguments, got %q", c.Args().Slice())
 	}
-	state, err := historyState(c, e)
-	if err != nil {
-		return err
-	}
-	runs, err := listRuns(state, func(s string) { fmt.Fprintf(e.stderr, "drover: warning: %s\n", s) })
+	state, runs, err := pastRuns(c, e)
 	if err != nil {
 		return err
 	}
@@ -288,11 +289,7 @@ func reportAction(c *cli.Context, e *env) error {
 	if len(args) != 1 {
 		return badInput(cmdPath(c), "takes one RUN (a run id from drover history, or last), got %q", args)
 	}
-	state, err := historyState(c, e)
-	if err != nil {
-		return err
-	}
-	runs, err := listRuns(state, func(s string) { fmt.Fprintf(e.stderr, "drover: warning: %s\n", s) })
+	_, runs, err := pastRuns(c, e)
 	if err != nil {
 		return err
 	}

@@ -208,27 +208,10 @@ notify { webhook = "`+hs.url+`" }`)
 // An interrupted run is notified too, though its context is cancelled.
 func TestRunNotifyInterrupted(t *testing.T) {
 	hs := newHookServer(t, 0)
-	inStep, release := make(chan struct{}), make(chan struct{})
-	f := &fleet{block: func() {
-		close(inStep)
-		<-release
-	}}
+	f, inStep, release := blockedFleet()
 	h, pb, _ := runSetup(t, f)
 	pb = withBlock(t, pb, `notify { webhook = "`+hs.url+`" }`)
-	stopping := h.waitFor("stopping")
-	code := make(chan int, 1)
-	go func() { code <- h.run(t, runArgs(pb)...) }()
-	select {
-	case <-inStep:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the canary's step never started")
-	}
-	h.sigs <- syscall.SIGINT
-	<-stopping
-	close(release)
-	if c := <-code; c != exitInterrupted {
-		t.Fatalf("exit %d, want 4\n%s", c, h.stderrString())
-	}
+	interruptInStep(t, h, inStep, release, syscall.SIGINT, runArgs(pb)...)
 	if got := hs.summaries(t); len(got) != 1 || got[0].Status != report.Interrupted {
 		t.Errorf("webhook got %+v, want one interrupted summary", got)
 	}
@@ -239,11 +222,7 @@ var holderRE = regexp.MustCompile(`locked by another run: pid (\d+) on (\S+) sin
 // Two concurrent runs of one playbook: the first proceeds, the second exits 5
 // at once naming the holder; after the first ends the lock is free again.
 func TestRunLockConcurrent(t *testing.T) {
-	inStep, release := make(chan struct{}), make(chan struct{})
-	f := &fleet{block: func() {
-		close(inStep)
-		<-release
-	}}
+	f, inStep, release := blockedFleet()
 	first, pb, _ := runSetup(t, f)
 	pb = withBlock(t, pb, "settings {\n  lock = true\n}")
 	code := make(chan int, 1)

@@ -81,6 +81,43 @@ type fleet struct {
 	block func()
 }
 
+// blockedFleet is a fleet whose h1 deploy blocks the first time it runs: inStep is
+// closed when it starts, and it answers once release is closed.
+func blockedFleet() (f *fleet, inStep, release chan struct{}) {
+	inStep, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f = &fleet{block: func() {
+		once.Do(func() {
+			close(inStep)
+			<-release
+		})
+	}}
+	return f, inStep, release
+}
+
+// interruptInStep runs drover with args in h and sends it sig while the blocked
+// deploy runs; once drover says it is stopping the deploy is released, and the run
+// must exit 4 (interrupted).
+func interruptInStep(t *testing.T, h *harness, inStep, release chan struct{}, sig os.Signal, args ...string) {
+	t.Helper()
+	stopping := h.waitFor("stopping")
+	code := make(chan int, 1)
+	go func() { code <- h.run(t, args...) }()
+	select {
+	case <-inStep:
+	case c := <-code:
+		t.Fatalf("the run ended (exit %d) before the canary's step\n%s", c, h.stderrString())
+	case <-time.After(60 * time.Second):
+		t.Fatal("the canary's step never started")
+	}
+	h.sigs <- sig
+	<-stopping
+	close(release)
+	if c := <-code; c != exitInterrupted {
+		t.Fatalf("exit %d, want 4\n%s", c, h.stderrString())
+	}
+}
+
 func (f *fleet) hosts() map[string]*fakeHost {
 	out := map[string]*fakeHost{}
 	for _, n := range strings.Split(runHosts, ",") {
@@ -397,27 +434,10 @@ func TestRunJSONEvents(t *testing.T) {
 // The first SIGINT while the canary's step runs: the step finishes, nothing
 // else starts, exit 4, and the report says interrupted.
 func TestRunInterrupted(t *testing.T) {
-	inStep, release := make(chan struct{}), make(chan struct{})
-	f := &fleet{block: func() {
-		close(inStep)
-		<-release
-	}}
+	f, inStep, release := blockedFleet()
 	h, pb, _ := runSetup(t, f)
-	stopping := h.waitFor("stopping")
 	out := filepath.Join(t.TempDir(), "r.json")
-	code := make(chan int, 1)
-	go func() { code <- h.run(t, runArgs(pb, "--report", out)...) }()
-	select {
-	case <-inStep:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the canary's step never started")
-	}
-	h.sigs <- syscall.SIGINT
-	<-stopping
-	close(release)
-	if c := <-code; c != exitInterrupted {
-		t.Fatalf("exit %d, want 4\n%s", c, h.stderrString())
-	}
+	interruptInStep(t, h, inStep, release, syscall.SIGINT, runArgs(pb, "--report", out)...)
 	rep := readReport(t, out)
 	if rep.Status != report.Interrupted {
 		t.Errorf("status %s, want interrupted", rep.Status)
@@ -667,26 +687,10 @@ func TestRunWindowClock(t *testing.T) {
 // end; --resume last runs the canary again from its first step (it was in
 // flight) and every other host once, into one report.
 func TestRunInterruptedThenResumed(t *testing.T) {
-	inStep, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	f := &fleet{}
-	f.block = func() {
-		once.Do(func() {
-			close(inStep)
-			<-release
-		})
-	}
+	// h1's deploy blocks only the first time: --resume runs it again.
+	f, inStep, release := blockedFleet()
 	h, pb, state := runSetup(t, f)
-	stopping := h.waitFor("stopping")
-	code := make(chan int, 1)
-	go func() { code <- h.run(t, runArgs(pb)...) }()
-	<-inStep
-	h.sigs <- syscall.SIGTERM
-	<-stopping
-	close(release)
-	if c := <-code; c != exitInterrupted {
-		t.Fatalf("exit %d, want 4\n%s", c, h.stderrString())
-	}
+	interruptInStep(t, h, inStep, release, syscall.SIGTERM, runArgs(pb)...)
 	rep := onlyRun(t, state)
 	jpath := filepath.Join(state, "runs", rep.RunID, "journal.jsonl")
 	b, err := os.ReadFile(jpath)
