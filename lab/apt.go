@@ -267,6 +267,15 @@ func (l *Lab) prepareApt(upper string, h *Host) error {
 	for name, b := range l.apt.lists {
 		files["var/lib/apt/lists/"+name] = b
 	}
+	if l.lean != nil {
+		files["var/lib/dpkg/status"] = l.lean.status
+		if l.lean.triggers != nil {
+			files["var/lib/dpkg/triggers/File"] = l.lean.triggers
+		}
+		for name, b := range l.lean.aptConf {
+			files[strings.TrimPrefix(aptConfDir, "/")+"/"+name] = b
+		}
+	}
 	entries, err := os.ReadDir(l.apt.dir)
 	if err != nil {
 		return fmt.Errorf("apt repository: %w", err)
@@ -279,7 +288,11 @@ func (l *Lab) prepareApt(upper string, h *Host) error {
 		files[strings.TrimPrefix(filepath.Join(l.apt.dir, e.Name()), "/")] = b
 	}
 	// Opaque directories hide everything the lower layer (the machine) has in them.
-	for _, d := range []string{"etc/apt/sources.list.d", "var/lib/apt/lists"} {
+	opaque := []string{"etc/apt/sources.list.d", "var/lib/apt/lists"}
+	if l.lean != nil {
+		opaque = append(opaque, strings.TrimPrefix(aptConfDir, "/"))
+	}
+	for _, d := range opaque {
 		if err := mkdirLike(upper, d); err != nil {
 			return err
 		}

@@ -72,6 +72,10 @@ type Config struct {
 	// Prometheus starts a real Prometheus (Debian's package) on 127.1.NET.253:9090 that
 	// scrapes every host's demo-web metrics (see StartPrometheus); Stop stops it.
 	Prometheus bool
+	// LeanDpkg gives every host a minimal dpkg database (see leanDpkgStatus) instead of
+	// this machine's, so an install costs what it costs on a small server: make bench
+	// measures the tools, not dpkg reading a build machine's ~125,000 files.
+	LeanDpkg bool
 }
 
 // Host is one lab host.
@@ -95,8 +99,12 @@ type Lab struct {
 	AptRepo      string              // the hosts' apt repository (same path inside them)
 	Packages     map[string][]string // the repository's package versions by name, oldest first
 	Prometheus   *Prometheus         // nil unless Config.Prometheus
+	// LeanPackages is how many packages a host's dpkg database lists with
+	// Config.LeanDpkg (0 without: the machine's).
+	LeanPackages int
 
-	apt      *aptRepo // nil for a lab loaded by Open
+	apt      *aptRepo  // nil for a lab loaded by Open
+	lean     *leanDpkg // nil unless Config.LeanDpkg
 	net      int
 	fsDir    string // tmpfs directory holding the hosts' upper and work dirs
 	ownDir   bool   // Dir was created by Start, so Stop removes it
@@ -196,6 +204,12 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	l.AptRepo, l.Packages = l.apt.dir, packageVersions()
+	if cfg.LeanDpkg {
+		if l.lean, err = newLeanDpkg(); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		l.LeanPackages = l.lean.packages
+	}
 
 	// Boot concurrently; each boot is a handful of short processes, so a few per core
 	// keep both cores busy while others wait for their sshd.

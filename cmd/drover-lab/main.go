@@ -72,12 +72,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.IntFlag{Name: "hosts", Value: 5, Usage: "number of hosts"},
 					&cli.IntFlag{Name: "net", Value: 0, Usage: "third octet of the addresses 127.1.NET.i; -1 picks a free one"},
 					&cli.BoolFlag{Name: "prometheus", Usage: "also start Prometheus on 127.1.NET.253:9090, scraping every host's demo-web /metrics"},
+					&cli.BoolFlag{Name: "lean-dpkg", Usage: "give each host a minimal dpkg database (Essential, required and what they need) instead of this machine's"},
 					dirFlag,
 				},
 				Action: func(c *cli.Context) error {
 					l, err := lab.Start(c.Context, lab.Config{
 						Hosts: c.Int("hosts"), Net: c.Int("net"), Dir: c.String("dir"), Logf: logf, Detached: true,
 						Prometheus: c.Bool("prometheus"),
+						LeanDpkg:   c.Bool("lean-dpkg"),
 					})
 					if err != nil {
 						return err
