@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-sh/drover/internal/steptest"
 	jn "github.com/drover-sh/drover/journal"
 	"github.com/drover-sh/drover/playbook"
 	"github.com/drover-sh/drover/report"
@@ -113,23 +114,32 @@ func (h *fakeHost) Run(ctx context.Context, c *transport.Command) (*transport.Re
 		f.inFlight--
 		f.mu.Unlock()
 	}()
+	if res, ok, err := steptest.RunComposite(c.Cmd, func(cmd string) (*transport.Result, error) { return h.exec(ctx, cmd) }); ok {
+		return res, err
+	}
+	return h.exec(ctx, c.Cmd)
+}
+
+// exec plays one plain command.
+func (h *fakeHost) exec(ctx context.Context, cmd string) (*transport.Result, error) {
+	f := h.f
 	switch {
-	case strings.HasPrefix(c.Cmd, "BLOCK"):
+	case strings.HasPrefix(cmd, "BLOCK"):
 		f.arrived <- h.name
 		select {
 		case <-f.release[h.name]:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if strings.Contains(c.Cmd, "fail") {
+		if strings.Contains(cmd, "fail") {
 			return &transport.Result{ExitCode: 1, Stderr: []byte("blocked then failed")}, nil
 		}
 		return &transport.Result{}, nil
-	case strings.HasPrefix(c.Cmd, "fail"):
-		return &transport.Result{ExitCode: 1, Stderr: []byte(c.Cmd)}, nil
-	case strings.HasPrefix(c.Cmd, "echo "):
-		return &transport.Result{Stdout: []byte(strings.TrimPrefix(c.Cmd, "echo ") + "\n")}, nil
-	case strings.HasPrefix(c.Cmd, "dpkg-query"):
+	case strings.HasPrefix(cmd, "fail"):
+		return &transport.Result{ExitCode: 1, Stderr: []byte(cmd)}, nil
+	case strings.HasPrefix(cmd, "echo "):
+		return &transport.Result{Stdout: []byte(strings.TrimPrefix(cmd, "echo ") + "\n")}, nil
+	case strings.HasPrefix(cmd, "dpkg-query"):
 		f.mu.Lock()
 		v := f.versions[h.name]
 		f.mu.Unlock()
@@ -138,8 +148,8 @@ func (h *fakeHost) Run(ctx context.Context, c *transport.Command) (*transport.Re
 			out = "install ok installed\t" + v + "\ndemo-web:\n  Installed: " + v + "\n  Candidate: 3.0\n"
 		}
 		return &transport.Result{Stdout: []byte(out)}, nil
-	case aptInstallRe.MatchString(c.Cmd):
-		v := aptInstallRe.FindStringSubmatch(c.Cmd)[1]
+	case aptInstallRe.MatchString(cmd):
+		v := aptInstallRe.FindStringSubmatch(cmd)[1]
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.badVersions[v] {

@@ -77,8 +77,11 @@ func PackageManagerFor(fact string) (PackageManager, error) {
 // pkgBackend holds one package manager's command syntax. Names and versions
 // reaching it are validated and already quoted.
 type pkgBackend struct {
-	name        string
-	status      func(qname string) string
+	name   string
+	status func(qname string) string
+	// installed, when set, asks only what is installed: cheaper than status, which also
+	// asks the repositories for the candidate (apt-cache builds its whole cache for it).
+	installed   func(qname string) string
 	parse       func(name, stdout string) PkgStatus
 	refresh     func(lockSecs int) string
 	stamps      []string // files or dirs whose newest mtime marks the last refresh
@@ -158,6 +161,17 @@ func (m *pkgManager) Commands(a PackageAction) ([]string, error) {
 	return append(cmds, m.b.change(a, st, lock)), nil
 }
 
+// query is the status query Apply needs for a: the candidate version matters only for
+// state latest and for present without a version; a pinned version or absent needs only
+// what is installed.
+func (m *pkgManager) query(a PackageAction) string {
+	q := shellescape.Quote(a.Name)
+	if m.b.installed != nil && a.State != StateLatest && (a.Version != "" || a.State == StateAbsent) {
+		return m.b.installed(q)
+	}
+	return m.b.status(q)
+}
+
 // holds says whether st satisfies the action.
 func (m *pkgManager) holds(a PackageAction, st PkgStatus) bool {
 	switch a.State {
@@ -193,7 +207,8 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 
 	// Round trip 1: refresh the index when asked (not in dry-run: it changes the
 	// host) and query the package.
-	script := m.b.status(shellescape.Quote(a.Name))
+	query := m.query(a)
+	script := query
 	if a.UpdateCache && !o.DryRun {
 		script = m.b.refreshScript(a.CacheValidTime, lock) + "\n" + script
 	}
@@ -238,22 +253,26 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 		return res, nil
 	}
 
-	// Round trip 2: the change.
-	out, err = run(ctx, r, cmd, o)
+	// Round trip 2: the change, then what the manager now reports, after a marker line
+	// (one session fewer per changed host: on a fleet that is CPU on every host and a
+	// network round trip each).
+	out, err = run(ctx, r, cmd+"\nrc=$?\nprintf '\\n%s\\n' "+afterMarker+"\n"+query+"\nexit $rc", o)
 	if err != nil {
 		return fail(res, start, fmt.Errorf("package %s: %w", a.Name, err))
 	}
-	res.Stdout, res.Stderr = string(out.Stdout), string(out.Stderr)
+	changeOut, statusOut, verified := splitAfter(string(out.Stdout))
+	res.Stdout, res.Stderr = changeOut, string(out.Stderr)
 	if out.ExitCode != 0 {
 		if p := m.b.lockProblem(res.Stderr + "\n" + res.Stdout); p != "" {
 			return fail(res, start, fmt.Errorf("package %s: %w: %s; gave up after %ds", a.Name, ErrLocked, p, lock))
 		}
 		return fail(res, start, fmt.Errorf("package %s: %s %s exited %d: %s", a.Name, m.b.name, a.State, out.ExitCode, tail(out.Stderr)))
 	}
-
-	// Round trip 3: verify what the manager now reports.
-	after, err := m.Status(ctx, r, a.Name, o.Become)
-	if err != nil {
+	// Without the marker (output cut at the capture cap, say) ask in a round trip of its own.
+	var after PkgStatus
+	if verified {
+		after = m.b.parse(a.Name, statusOut)
+	} else if after, err = m.Status(ctx, r, a.Name, o.Become); err != nil {
 		return fail(res, start, err)
 	}
 	res.After = pkgState(after)
@@ -271,4 +290,19 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// afterMarker is the line that separates a package change's own output from the status
+// query run after it in the same round trip.
+const afterMarker = "@@drover-package-after"
+
+// splitAfter splits a change-then-status output at the last marker line; ok is false
+// when there is none. The last one counts: a package's scripts could print the marker,
+// the status query after it cannot.
+func splitAfter(stdout string) (change, status string, ok bool) {
+	i := strings.LastIndex(stdout, "\n"+afterMarker+"\n")
+	if i < 0 {
+		return stdout, "", false
+	}
+	return stdout[:i], stdout[i+len(afterMarker)+2:], true
 }

@@ -50,6 +50,9 @@ func aptBackend() pkgBackend {
 		status: func(q string) string {
 			return `dpkg-query -W -f='${Status}\t${Version}\n' ` + q + ` 2>/dev/null; LC_ALL=C apt-cache policy ` + q
 		},
+		installed: func(q string) string {
+			return `dpkg-query -W -f='${Status}\t${Version}\n' ` + q + ` 2>/dev/null`
+		},
 		parse: parseApt,
 		refresh: func(lock int) string {
 			return fmt.Sprintf("apt-get update -q -o DPkg::Lock::Timeout=%d", lock)
@@ -130,6 +133,7 @@ func rpmBackend(tool, upgradeVerb, cacheDir string) pkgBackend {
 			// "list available" shows only versions newer than the installed one.
 			return rpmQuery(q) + "; " + tool + " -q list available " + q + " 2>/dev/null"
 		},
+		installed: rpmQuery,
 		parse: func(name, stdout string) PkgStatus {
 			st := PkgStatus{Name: name}
 			var rest []string
@@ -199,6 +203,7 @@ func zypperBackend() pkgBackend {
 		status: func(q string) string {
 			return rpmQuery(q) + "; LC_ALL=C zypper --non-interactive info " + q + " 2>/dev/null"
 		},
+		installed: rpmQuery,
 		parse: func(name, stdout string) PkgStatus {
 			st := PkgStatus{Name: name}
 			for _, l := range statusLines(stdout) {

@@ -150,24 +150,28 @@ func TestPackageApply(t *testing.T) {
 		{"at target is ok", PackageAction{Name: "demo-web", Version: "2.0"}, Options{},
 			[]reply{{stdout: aptStatus("2.0", "3.0")}}, StatusOK, "2.0", "2.0", "2.0", 1, nil},
 		{"install version", PackageAction{Name: "demo-web", Version: "2.0"}, Options{},
+			[]reply{{stdout: aptStatus("1.0", "3.0")}, {stdout: changed("Setting up demo-web (2.0) ...", aptStatus("2.0", "3.0"))}}, StatusChanged, "1.0 -> 2.0", "1.0", "2.0", 2, nil},
+		{"status after the change in a round trip of its own when the marker is missing", PackageAction{Name: "demo-web", Version: "2.0"}, Options{},
 			[]reply{{stdout: aptStatus("1.0", "3.0")}, {}, {stdout: aptStatus("2.0", "3.0")}}, StatusChanged, "1.0 -> 2.0", "1.0", "2.0", 3, nil},
+		{"a package script printing the marker", PackageAction{Name: "demo-web", Version: "2.0"}, Options{},
+			[]reply{{stdout: aptStatus("1.0", "3.0")}, {stdout: changed("\n@@drover-package-after\n"+aptStatus("1.0", "3.0"), aptStatus("2.0", "3.0"))}}, StatusChanged, "1.0 -> 2.0", "1.0", "2.0", 2, nil},
 		{"install fresh", PackageAction{Name: "demo-web"}, Options{},
-			[]reply{{stdout: aptStatus("", "3.0")}, {}, {stdout: aptStatus("3.0", "3.0")}}, StatusChanged, "absent -> 3.0", "", "3.0", 3, nil},
+			[]reply{{stdout: aptStatus("", "3.0")}, {stdout: changed("", aptStatus("3.0", "3.0"))}}, StatusChanged, "absent -> 3.0", "", "3.0", 2, nil},
 		{"latest at candidate ok", PackageAction{Name: "demo-web", State: StateLatest}, Options{},
 			[]reply{{stdout: aptStatus("3.0", "3.0")}}, StatusOK, "3.0", "3.0", "3.0", 1, nil},
 		{"latest upgrades", PackageAction{Name: "demo-web", State: StateLatest}, Options{},
-			[]reply{{stdout: aptStatus("1.0", "3.0")}, {}, {stdout: aptStatus("3.0", "3.0")}}, StatusChanged, "1.0 -> 3.0", "1.0", "3.0", 3, nil},
+			[]reply{{stdout: aptStatus("1.0", "3.0")}, {stdout: changed("", aptStatus("3.0", "3.0"))}}, StatusChanged, "1.0 -> 3.0", "1.0", "3.0", 2, nil},
 		{"absent already ok", PackageAction{Name: "demo-web", State: StateAbsent}, Options{},
 			[]reply{{stdout: aptStatus("", "3.0")}}, StatusOK, "absent", "", "", 1, nil},
 		{"remove", PackageAction{Name: "demo-web", State: StateAbsent}, Options{},
-			[]reply{{stdout: aptStatus("1.0", "3.0")}, {}, {stdout: aptStatus("", "3.0")}}, StatusChanged, "1.0 -> absent", "1.0", "", 3, nil},
+			[]reply{{stdout: aptStatus("1.0", "3.0")}, {stdout: changed("Removing demo-web (1.0) ...", aptStatus("", "3.0"))}}, StatusChanged, "1.0 -> absent", "1.0", "", 2, nil},
 		{"dry run changes nothing", PackageAction{Name: "demo-web", Version: "2.0", UpdateCache: true}, Options{DryRun: true},
 			[]reply{{stdout: aptStatus("1.0", "3.0")}}, StatusChanged, "would change: 1.0 -> 2.0", "1.0", "", 1, nil},
 		{"install fails", PackageAction{Name: "demo-web", Version: "9.9"}, Options{},
 			[]reply{{stdout: aptStatus("1.0", "3.0")}, {exit: 100, stderr: "E: Version '9.9' for 'demo-web' was not found"}},
 			StatusFailed, "", "1.0", "", 2, nil},
 		{"success but wrong version", PackageAction{Name: "demo-web", Version: "2.0"}, Options{},
-			[]reply{{stdout: aptStatus("1.0", "3.0")}, {}, {stdout: aptStatus("1.0", "3.0")}}, StatusFailed, "1.0 -> 1.0", "1.0", "1.0", 3, nil},
+			[]reply{{stdout: aptStatus("1.0", "3.0")}, {stdout: changed("", aptStatus("1.0", "3.0"))}}, StatusFailed, "1.0 -> 1.0", "1.0", "1.0", 2, nil},
 		{"connection lost", PackageAction{Name: "demo-web"}, Options{},
 			[]reply{{err: errConn}}, StatusFailed, "", "", "", 1, errConn},
 		{"apt lock timeout", PackageAction{Name: "demo-web", Version: "2.0", LockTimeout: 30 * time.Second}, Options{},
@@ -289,5 +293,61 @@ func TestRPMVerCmp(t *testing.T) {
 		if got := rpmVerCmp(tt.b, tt.a); got != -tt.want {
 			t.Errorf("rpmVerCmp(%s, %s) = %d, want %d", tt.b, tt.a, got, -tt.want)
 		}
+	}
+}
+
+// changed is the output of a change round trip: the change's own output, the marker
+// line, then the status query's output.
+func changed(out, status string) string {
+	return out + "\n" + afterMarker + "\n" + status
+}
+
+// The change and the status query after it travel in one round trip; the result keeps
+// the change's own output only, and the exit status is the change's.
+func TestPackageChangeAndStatusInOneRoundTrip(t *testing.T) {
+	m, _ := PackageManagerFor("apt")
+	f := &fakeRunner{t: t, replies: []reply{{stdout: aptStatus("1.0", "3.0")},
+		{stdout: changed("Setting up demo-web (2.0) ...", aptStatus("2.0", "3.0"))}}}
+	res, err := m.Apply(context.Background(), f, PackageAction{Name: "demo-web", Version: "2.0"}, Options{})
+	f.done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stdout != "Setting up demo-web (2.0) ..." {
+		t.Errorf("stdout %q, want the change's output only", res.Stdout)
+	}
+	want := aptInstall + "demo-web=2.0\nrc=$?\nprintf '\\n%s\\n' " + afterMarker + "\n" +
+		`dpkg-query -W -f='${Status}\t${Version}\n' demo-web 2>/dev/null` + "\nexit $rc"
+	if got := f.ran()[1]; got != want {
+		t.Errorf("round trip 2:\ngot  %s\nwant %s", got, want)
+	}
+	if !reflect.DeepEqual(res.Commands, []string{aptInstall + "demo-web=2.0"}) {
+		t.Errorf("commands reported %q, want the change alone", res.Commands)
+	}
+}
+
+// The candidate version costs apt-cache building its cache on the host: asked only when
+// the action needs it.
+func TestPackageQueryAsksCandidateOnlyWhenNeeded(t *testing.T) {
+	const installed = `dpkg-query -W -f='${Status}\t${Version}\n' demo-web 2>/dev/null`
+	full := installed + "; LC_ALL=C apt-cache policy demo-web"
+	tests := []struct {
+		a    PackageAction
+		want string
+	}{
+		{PackageAction{Name: "demo-web", Version: "2.0"}, installed},
+		{PackageAction{Name: "demo-web", State: StateAbsent}, installed},
+		{PackageAction{Name: "demo-web", State: StateLatest}, full},
+		{PackageAction{Name: "demo-web"}, full},
+	}
+	for _, tt := range tests {
+		m, _ := PackageManagerFor("apt")
+		if got := m.(*pkgManager).query(tt.a); got != tt.want {
+			t.Errorf("%+v: query %q, want %q", tt.a, got, tt.want)
+		}
+	}
+	m, _ := PackageManagerFor("apk")
+	if got := m.(*pkgManager).query(PackageAction{Name: "demo-web", Version: "2.0"}); got != "apk policy demo-web 2>/dev/null" {
+		t.Errorf("apk has one query: got %q", got)
 	}
 }

@@ -106,6 +106,9 @@ var stateVerb = map[string]string{
 	ServiceStarted: "start", ServiceStopped: "stop", ServiceRestarted: "restart", ServiceReloaded: "reload",
 }
 
+// svcVerifyMarker separates a service change's output from the running check after it.
+const svcVerifyMarker = "@@drover-service-verify"
+
 // verifyScript polls until the service runs, for up to timeout seconds.
 func (b svcBackend) verifyScript(q string, timeout time.Duration) string {
 	return fmt.Sprintf(`i=0; until %s >/dev/null 2>&1; do i=$((i+1)); [ $i -ge %d ] && exit 1; sleep 1; done`, b.running(q), secs(timeout))
@@ -193,26 +196,38 @@ func (m *svcManager) Apply(ctx context.Context, r transport.Runner, a ServiceAct
 		return res, nil
 	}
 
-	out, err := run(ctx, r, strings.Join(cmds, " && "), o)
+	// Confirm a started service is really running: init scripts and Type=simple units
+	// report success before the daemon can die. The check follows the change in the same
+	// round trip, after a marker line that says the change succeeded.
+	verify := a.State == ServiceStarted || a.State == ServiceRestarted || a.State == ServiceReloaded
+	script := strings.Join(cmds, " && ")
+	if verify {
+		script = "{ " + script + "; }\nrc=$?\n[ $rc -eq 0 ] || exit $rc\nprintf '\\n%s\\n' " + svcVerifyMarker + "\n" + m.b.verifyScript(q, a.VerifyTimeout)
+	}
+	out, err := run(ctx, r, script, o)
 	if err != nil {
 		return fail(res, start, fmt.Errorf("service %s: %w", a.Name, err))
 	}
-	res.Stdout, res.Stderr = string(out.Stdout), string(out.Stderr)
-	if out.ExitCode != 0 {
-		return fail(res, start, fmt.Errorf("service %s: %s exited %d: %s", a.Name, strings.Join(what, ", "), out.ExitCode, tail(append(out.Stdout, out.Stderr...))))
+	changeOut, verified := string(out.Stdout), false
+	if i := strings.LastIndex(changeOut, "\n"+svcVerifyMarker+"\n"); verify && i >= 0 {
+		changeOut, verified = changeOut[:i], true
 	}
-
-	// Confirm a started service is really running: init scripts and
-	// Type=simple units report success before the daemon can die.
-	if a.State == ServiceStarted || a.State == ServiceRestarted || a.State == ServiceReloaded {
+	res.Stdout, res.Stderr = changeOut, string(out.Stderr)
+	if !verified && out.ExitCode != 0 {
+		return fail(res, start, fmt.Errorf("service %s: %s exited %d: %s", a.Name, strings.Join(what, ", "), out.ExitCode, tail([]byte(changeOut+string(out.Stderr)))))
+	}
+	if verify && !verified {
+		// The change exited 0 without the marker (its output cut at the capture cap, say):
+		// verify in a round trip of its own.
 		v, err := run(ctx, r, m.b.verifyScript(q, a.VerifyTimeout), o)
 		if err != nil {
 			return fail(res, start, fmt.Errorf("service %s: verify: %w", a.Name, err))
 		}
-		if v.ExitCode != 0 {
-			res.After = map[string]string{"state": "stopped", "enabled": res.Before["enabled"]}
-			return fail(res, start, fmt.Errorf("service %s: %s, but not running after %ds", a.Name, strings.Join(what, ", "), secs(a.VerifyTimeout)))
-		}
+		out.ExitCode = v.ExitCode
+	}
+	if verify && out.ExitCode != 0 {
+		res.After = map[string]string{"state": "stopped", "enabled": res.Before["enabled"]}
+		return fail(res, start, fmt.Errorf("service %s: %s, but not running after %ds", a.Name, strings.Join(what, ", "), secs(a.VerifyTimeout)))
 	}
 	after := before
 	if a.Enabled != nil {

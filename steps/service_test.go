@@ -111,20 +111,24 @@ func TestServiceApply(t *testing.T) {
 		{"stopped already ok", "systemd", ServiceAction{Name: "demo-web", State: ServiceStopped},
 			Options{}, []reply{{stdout: sysStopped}}, StatusOK, "stopped, disabled", nil, 1},
 		{"start verified", "systemd", ServiceAction{Name: "demo-web", State: ServiceStarted},
-			Options{}, []reply{{stdout: sysStopped}, {}, {}}, StatusChanged, "started",
-			[]string{"systemctl start demo-web", "i=0; until systemctl is-active --quiet demo-web >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 10 ] && exit 1; sleep 1; done"}, 3},
+			Options{}, []reply{{stdout: sysStopped}, {stdout: verified("")}}, StatusChanged, "started",
+			[]string{"{ systemctl start demo-web; }\nrc=$?\n[ $rc -eq 0 ] || exit $rc\nprintf '\\n%s\\n' @@drover-service-verify\n" +
+				"i=0; until systemctl is-active --quiet demo-web >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 10 ] && exit 1; sleep 1; done"}, 2},
+		{"verify in a round trip of its own when the marker is missing", "systemd", ServiceAction{Name: "demo-web", State: ServiceStarted},
+			Options{}, []reply{{stdout: sysStopped}, {}, {}}, StatusChanged, "started", nil, 3},
 		{"start but dies", "sysv", ServiceAction{Name: "demo-web", State: ServiceStarted},
-			Options{}, []reply{{stdout: "exists=yes\nstatus=3\nenabled=yes\n"}, {}, {exit: 1}}, StatusFailed,
-			"service demo-web: started, but not running after 10s", nil, 3},
+			Options{}, []reply{{stdout: "exists=yes\nstatus=3\nenabled=yes\n"}, {stdout: verified("Starting demo-web"), exit: 1}}, StatusFailed,
+			"service demo-web: started, but not running after 10s", nil, 2},
 		{"restart always changes", "openrc", ServiceAction{Name: "demo-web", State: ServiceRestarted},
-			Options{}, []reply{{stdout: "exists=yes\nstatus=0\nenabled=yes\n"}, {}, {}}, StatusChanged, "restarted",
-			[]string{"rc-service demo-web restart", "i=0; until rc-service demo-web status >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 10 ] && exit 1; sleep 1; done"}, 3},
+			Options{}, []reply{{stdout: "exists=yes\nstatus=0\nenabled=yes\n"}, {stdout: verified("")}}, StatusChanged, "restarted",
+			[]string{"{ rc-service demo-web restart; }\nrc=$?\n[ $rc -eq 0 ] || exit $rc\nprintf '\\n%s\\n' @@drover-service-verify\n" +
+				"i=0; until rc-service demo-web status >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 10 ] && exit 1; sleep 1; done"}, 2},
 		{"stop no verify", "systemd", ServiceAction{Name: "demo-web", State: ServiceStopped},
 			Options{}, []reply{{stdout: sysRunning}, {}}, StatusChanged, "stopped", []string{"systemctl stop demo-web"}, 2},
 		{"enable and start in one trip", "systemd", ServiceAction{Name: "demo-web", State: ServiceStarted, Enabled: &yes},
-			Options{}, []reply{{stdout: sysStopped}, {}, {}}, StatusChanged, "enabled, started", nil, 3},
+			Options{}, []reply{{stdout: sysStopped}, {stdout: verified("")}}, StatusChanged, "enabled, started", nil, 2},
 		{"reload of stopped starts", "systemd", ServiceAction{Name: "demo-web", State: ServiceReloaded},
-			Options{}, []reply{{stdout: sysStopped}, {}, {}}, StatusChanged, "started", nil, 3},
+			Options{}, []reply{{stdout: sysStopped}, {stdout: verified("")}}, StatusChanged, "started", nil, 2},
 		{"missing service", "systemd", ServiceAction{Name: "nope", State: ServiceStarted},
 			Options{}, []reply{{stdout: "LoadState=not-found\n"}}, StatusFailed, "", nil, 1},
 		{"start fails", "systemd", ServiceAction{Name: "demo-web", State: ServiceStarted},
@@ -158,12 +162,15 @@ func TestServiceApply(t *testing.T) {
 func TestServiceEnableStartOneTrip(t *testing.T) {
 	yes := true
 	m, _ := ServiceManagerFor("systemd")
-	f := &fakeRunner{t: t, replies: []reply{{stdout: sysStopped}, {}, {}}}
+	f := &fakeRunner{t: t, replies: []reply{{stdout: sysStopped}, {stdout: verified("Created symlink")}}}
 	res, err := m.Apply(context.Background(), f, ServiceAction{Name: "demo-web", State: ServiceStarted, Enabled: &yes}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.ran()[1]; got != "systemctl enable demo-web && systemctl start demo-web" {
+	if res.Stdout != "Created symlink" {
+		t.Errorf("stdout %q, want the change's output only", res.Stdout)
+	}
+	if got := f.ran()[1]; !strings.HasPrefix(got, "{ systemctl enable demo-web && systemctl start demo-web; }\n") {
 		t.Errorf("change: %s", got)
 	}
 	if res.Before["state"] != "stopped" || res.After["state"] != "running" || res.After["enabled"] != "enabled" {
@@ -173,3 +180,6 @@ func TestServiceEnableStartOneTrip(t *testing.T) {
 		t.Errorf("detail %q", res.Detail)
 	}
 }
+
+// verified is the output of a change-and-verify round trip whose change succeeded.
+func verified(out string) string { return out + "\n" + svcVerifyMarker + "\n" }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drover-sh/drover/facts"
+	"github.com/drover-sh/drover/internal/steptest"
 	"github.com/drover-sh/drover/steps"
 	"github.com/drover-sh/drover/transport"
 )
@@ -47,9 +48,17 @@ func (a *aptHost) run(_ context.Context, cmd *transport.Command) (*transport.Res
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.cmds = append(a.cmds, cmd)
+	if res, ok, err := steptest.RunComposite(cmd.Cmd, a.exec); ok {
+		return res, err
+	}
+	return a.exec(cmd.Cmd)
+}
+
+// exec plays one plain command; a.mu is held.
+func (a *aptHost) exec(c string) (*transport.Result, error) {
 	var out string
 	code := 0
-	switch c := cmd.Cmd; {
+	switch {
 	case strings.HasPrefix(c, "dpkg-query"):
 		if a.version != "" {
 			out = "install ok installed\t" + a.version + "\n"
