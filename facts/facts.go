@@ -37,6 +37,11 @@ type Options struct {
 	Become *transport.Become
 	// Timeout bounds the remote command; 0 leaves it to ctx.
 	Timeout time.Duration
+	// Core gathers only the kernel (uname), the user id, the init system and the
+	// package manager: what drover's steps need. Far fewer processes on the host,
+	// for a playbook whose expressions read no fact. Core facts are incomplete: never
+	// cache them as a host's facts.
+	Core bool
 }
 
 // maxOutput bounds what one gathering may return: external facts and
@@ -66,6 +71,9 @@ func script(o Options, boundary string) string {
 	fmt.Fprintf(&b, "DROVER_BOUNDARY=%s\n", boundary)
 	if o.Facter {
 		b.WriteString("DROVER_FACTER=1\n")
+	}
+	if o.Core && !o.Facter {
+		b.WriteString("DROVER_CORE=1\n")
 	}
 	b.WriteString(gatherScript)
 	return b.String()

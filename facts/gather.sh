@@ -49,6 +49,25 @@ main() {
 	uid=$(id -u 2>/dev/null)
 	val raw uid "$uid"
 
+	if [ -d /run/systemd/system ]; then
+		val raw init_system systemd
+	elif [ -x /sbin/openrc ] || [ -x /sbin/openrc-run ]; then
+		val raw init_system openrc
+	else
+		val raw init_system sysv
+	fi
+	for pm in apt-get:apt dnf:dnf yum:yum zypper:zypper apk:apk; do
+		if command -v "${pm%%:*}" >/dev/null 2>&1; then
+			val raw package_manager "${pm#*:}"
+			break
+		fi
+	done
+	# Core only (DROVER_CORE=1): what the steps need, for a playbook that reads no fact.
+	if [ "${DROVER_CORE:-0}" = 1 ]; then
+		val end end ""
+		return 0
+	fi
+
 	for f in /etc/os-release /etc/debian_version /etc/devuan_version /etc/redhat-release \
 		/etc/alpine-release /etc/resolv.conf /proc/net/route /proc/uptime /proc/1/cgroup \
 		/proc/xen/capabilities /sys/class/dmi/id/product_name /sys/class/dmi/id/bios_vendor; do
@@ -79,19 +98,6 @@ main() {
 		tr '\000' '\n' 2>/dev/null </proc/1/environ | grep '^container=' | rec raw container_env
 	fi
 
-	if [ -d /run/systemd/system ]; then
-		val raw init_system systemd
-	elif [ -x /sbin/openrc ] || [ -x /sbin/openrc-run ]; then
-		val raw init_system openrc
-	else
-		val raw init_system sysv
-	fi
-	for pm in apt-get:apt dnf:dnf yum:yum zypper:zypper apk:apk; do
-		if command -v "${pm%%:*}" >/dev/null 2>&1; then
-			val raw package_manager "${pm#*:}"
-			break
-		fi
-	done
 	# `puppet --version` boots Ruby and Puppet: 1.4 s of CPU per host. Puppet.version
 	# is the VERSION file beside puppet/version.rb, else its PUPPETVERSION constant;
 	# read those for the puppet on PATH, and only run it when neither is found.

@@ -362,3 +362,37 @@ func TestGatherPuppetVersionWithoutRuby(t *testing.T) {
 		t.Errorf("puppet fact = %#v, want version %q", got, want)
 	}
 }
+
+// Core gathering yields what the steps need, the same values as a full gathering, and
+// none of the rest.
+func TestGatherCore(t *testing.T) {
+	full, err := Gather(context.Background(), &localRunner{}, Options{})
+	if err != nil {
+		t.Fatalf("full Gather: %v", err)
+	}
+	core, err := Gather(context.Background(), &localRunner{}, Options{Core: true})
+	if err != nil {
+		t.Fatalf("core Gather: %v", err)
+	}
+	for _, name := range []string{"init_system", "package_manager", "kernel", "kernelrelease"} {
+		c, cok := core.Get(name)
+		f, fok := full.Get(name)
+		if !cok || !fok || !reflect.DeepEqual(c, f) {
+			t.Errorf("%s: core %#v (present %v), full %#v (present %v)", name, c, cok, f, fok)
+		}
+	}
+	for _, name := range []string{"os.family", "networking.ip", "processors.count"} {
+		if v, ok := core.Get(name); ok {
+			t.Errorf("core facts hold %s = %#v; the core script must stop before it", name, v)
+		}
+		if _, ok := full.Get(name); !ok {
+			t.Errorf("full facts lack %s", name)
+		}
+	}
+	if s := GatherScript(Options{Core: true}); !strings.Contains(s, "\nDROVER_CORE=1\n") {
+		t.Error("Core: the script does not set DROVER_CORE=1")
+	}
+	if s := GatherScript(Options{Core: true, Facter: true}); strings.Contains(s, "\nDROVER_CORE=1\n") {
+		t.Error("Core with Facter: facter wants the whole gathering; core must not be set")
+	}
+}

@@ -439,6 +439,20 @@ func (p *Playbook) expressions() []hcl.Expression {
 	return out
 }
 
+// UsesFacts says whether any per-host expression of the playbook reads a fact. When
+// none does, a run needs of each host only what its steps need (init system, package
+// manager), not a whole fact gathering.
+func (p *Playbook) UsesFacts() bool {
+	for _, e := range p.expressions() {
+		for _, t := range e.Variables() {
+			if t.RootName() == "facts" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // CheckFactRefs reports every reference to a fact for which known returns false
 // (known gets the dotted path, e.g. "os.family"; build it with KnownFacts).
 // A reference no inventory host can satisfy is almost always a typo, and would

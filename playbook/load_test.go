@@ -362,6 +362,49 @@ steps {
 	}
 }
 
+func TestUsesFacts(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       bool
+	}{
+		{"none", `steps {
+  package "demo-web" { version = var.v }
+  service "demo-web" { state = "restarted" }
+}
+health {
+  http { url = "http://${host.address}:8080/" }
+}`, false},
+		{"where", `targets { where = facts.role == "web" }
+steps {
+  command "c" { run = "true" }
+}`, true},
+		{"a step template", `steps {
+  command "c" { run = "echo ${facts.networking.ip}" }
+}`, true},
+		{"a health check's when", `steps {
+  command "c" { run = "true" }
+}
+health {
+  command "h" {
+    run  = "true"
+    when = facts.os.family == "Debian"
+  }
+}`, true},
+		{"spread_by", `canary { spread_by = facts.dc }
+steps {
+  command "c" { run = "true" }
+}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustLoad(t, "playbook \"x\" {}\nvariable \"v\" {\n  default = \"2.0\"\n}\n"+tt.body, VarInputs{})
+			if got := p.UsesFacts(); got != tt.want {
+				t.Errorf("UsesFacts() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestWriteDiagnosticsColorAndPosition(t *testing.T) {
 	_, fs, diags := Load("testdata/invalid/04-unknown-attribute.hcl", VarInputs{})
 	var plain, color strings.Builder

@@ -33,6 +33,7 @@ type factSource struct {
 	refresh bool
 	facter  bool
 	release bool // the command needs no host after its facts (facts, find): close each connection once gathered
+	core    bool // gather only what steps need (facts.Options.Core), and never cache that
 	warn    func(format string, args ...any)
 	noCache sync.Once // the "not cached" warning, once per run and only when facts are used
 }
@@ -99,7 +100,7 @@ func (fs *factSource) get(ctx context.Context, s *hostSession, t target) (facts.
 	if limit == 0 {
 		limit = time.Minute // a gatherer that hangs must not hold the run forever
 	}
-	f, err := facts.Gather(ctx, runnerOf{p}, facts.Options{Facter: fs.facter, Become: s.become, Timeout: limit})
+	f, err := facts.Gather(ctx, runnerOf{p}, facts.Options{Facter: fs.facter, Become: s.become, Timeout: limit, Core: fs.core})
 	var warns facts.Warnings
 	switch {
 	case f != nil && errors.As(err, &warns):
@@ -107,7 +108,7 @@ func (fs *factSource) get(ctx context.Context, s *hostSession, t target) (facts.
 	case err != nil:
 		return nil, err
 	}
-	if fs.cache != nil {
+	if fs.cache != nil && !fs.core {
 		if err := fs.cache.Store(name, f); err != nil {
 			fs.warn("%s: %v", name, err)
 		}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/drover-sh/drover/facts"
@@ -230,4 +232,60 @@ func TestFactsRendering(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "facts.txt", b.Bytes())
+}
+
+// A run whose playbook reads no fact gathers only what its steps need and caches none
+// of it; one that reads a fact gathers, and caches, everything.
+func TestRunGathersCoreFactsOnlyWhenThePlaybookReadsNone(t *testing.T) {
+	for _, tt := range []struct {
+		name, targets string
+		core          bool
+	}{
+		{"no fact read", "", true},
+		{"where reads a fact", "targets {\n  where = facts.kernel == \"Linux\"\n}\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var gathers []string
+			rec := func(ctx context.Context, c *transport.Command) (*transport.Result, error) {
+				if c.Stdin != nil { // the gatherer arrives on stdin (sh -s)
+					in, err := io.ReadAll(c.Stdin)
+					if err != nil {
+						return nil, err
+					}
+					if strings.Contains(string(in), "DROVER_BOUNDARY=") {
+						mu.Lock()
+						gathers = append(gathers, string(in))
+						mu.Unlock()
+					}
+					cc := *c
+					cc.Stdin = bytes.NewReader(in)
+					c = &cc
+				}
+				return localRun(ctx, c)
+			}
+			h := newHarness(map[string]*fakeHost{"h1": {run: rec}})
+			state := t.TempDir()
+			h.environ["DROVER_STATE_DIR"] = state
+			pb := filepath.Join(t.TempDir(), "p.hcl")
+			src := "playbook \"p\" {}\n" + tt.targets + "steps {\n  command \"c\" { run = \"true\" }\n}\n"
+			if err := os.WriteFile(pb, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code := h.run(t, append([]string{"run", pb, "-i", "h1,", "--yes"}, sshConfigNone...)...); code != 0 {
+				t.Fatalf("exit %d: %s", code, h.stderrString())
+			}
+			if len(gathers) != 1 {
+				t.Fatalf("%d fact gatherings, want 1", len(gathers))
+			}
+			if got := strings.Contains(gathers[0], "\nDROVER_CORE=1\n"); got != tt.core {
+				t.Errorf("core gathering %v, want %v", got, tt.core)
+			}
+			c := &facts.Cache{Dir: filepath.Join(state, "facts"), TTL: facts.DefaultTTL}
+			_, _, fresh, _ := c.Load("h1")
+			if fresh == tt.core {
+				t.Errorf("facts cached: %v, want %v (core facts are never cached)", fresh, !tt.core)
+			}
+		})
+	}
 }

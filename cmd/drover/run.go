@@ -137,6 +137,9 @@ func runAction(c *cli.Context, e *env) error {
 		return err
 	}
 	src.facter = src.facter || p.Settings.Facter
+	// A playbook that reads no fact needs of each host only what its steps need; a
+	// fresh cache still serves, and --refresh or facter ask for everything.
+	src.core = !src.refresh && !src.facter && !p.UsesFacts()
 
 	// Target selection as planAction does it, so plan and run agree.
 	inv, err := loadInventory(c.Context, o)
