@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 FUZZEXECS=${FUZZEXECS:-50000}
 FUZZTIME=${FUZZTIME:-}
-if [ -n "$FUZZTIME" ]; then budget=$FUZZTIME; else budget=${FUZZEXECS}x; fi
 
-# package target — listed explicitly so a renamed target fails loudly here.
+# package target [executions] — listed explicitly so a renamed target fails loudly here.
+# FuzzShellValue runs /bin/sh four times per execution: a tenth of the count.
 targets='
 ./inventory FuzzParseINI
 ./inventory FuzzParseYAML
@@ -28,7 +28,7 @@ targets='
 ./inventory FuzzSelectExpr
 ./facts FuzzParse
 ./playbook FuzzLoad
-./playbook FuzzShellValue
+./playbook FuzzShellValue 5000
 ./playbook FuzzShellTemplate
 ./steps FuzzLastRunSummary
 ./steps FuzzPuppetStatus
@@ -44,8 +44,9 @@ trap 'rm -f "$log"' EXIT
 corpus_count() { if [ -d "$1" ]; then ls "$1" | wc -l; else echo 0; fi; }
 
 failed=0
-echo "$targets" | while read -r pkg target; do
+echo "$targets" | while read -r pkg target execs; do
 	[ -n "$pkg" ] || continue
+	budget=${FUZZTIME:-${execs:-$FUZZEXECS}x}
 	echo "fuzz: $pkg $target ($budget)"
 	corpus="$pkg/testdata/fuzz/$target"
 	before=$(corpus_count "$corpus")
