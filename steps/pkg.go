@@ -256,11 +256,11 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 	// Round trip 2: the change, then what the manager now reports, after a marker line
 	// (one session fewer per changed host: on a fleet that is CPU on every host and a
 	// network round trip each).
-	out, err = run(ctx, r, cmd+"\nrc=$?\nprintf '\\n%s\\n' "+afterMarker+"\n"+query+"\nexit $rc", o)
+	out, err = run(ctx, r, thenCheck(cmd, afterMarker, query, false), o)
 	if err != nil {
 		return fail(res, start, fmt.Errorf("package %s: %w", a.Name, err))
 	}
-	changeOut, statusOut, verified := splitAfter(string(out.Stdout))
+	changeOut, statusOut, verified := splitMarker(string(out.Stdout), afterMarker)
 	res.Stdout, res.Stderr = changeOut, string(out.Stderr)
 	if out.ExitCode != 0 {
 		if p := m.b.lockProblem(res.Stderr + "\n" + res.Stdout); p != "" {
@@ -295,14 +295,3 @@ func (m *pkgManager) Apply(ctx context.Context, r transport.Runner, a PackageAct
 // afterMarker is the line that separates a package change's own output from the status
 // query run after it in the same round trip.
 const afterMarker = "@@drover-package-after"
-
-// splitAfter splits a change-then-status output at the last marker line; ok is false
-// when there is none. The last one counts: a package's scripts could print the marker,
-// the status query after it cannot.
-func splitAfter(stdout string) (change, status string, ok bool) {
-	i := strings.LastIndex(stdout, "\n"+afterMarker+"\n")
-	if i < 0 {
-		return stdout, "", false
-	}
-	return stdout[:i], stdout[i+len(afterMarker)+2:], true
-}

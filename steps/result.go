@@ -130,3 +130,25 @@ func tail(b []byte) string {
 	}
 	return strings.Join(lines, "; ")
 }
+
+// thenCheck joins a change and a check into one script for one round trip: the check
+// runs after a marker line, always (onlyIfOK false: the script exits with the change's
+// status) or only when the change succeeded (onlyIfOK true: it exits with the check's).
+// The marker tells the caller the change's own output from the check's (splitMarker).
+func thenCheck(change, marker, check string, onlyIfOK bool) string {
+	if onlyIfOK {
+		return "{ " + change + "; }\nrc=$?\n[ $rc -eq 0 ] || exit $rc\nprintf '\\n%s\\n' " + marker + "\n" + check
+	}
+	return change + "\nrc=$?\nprintf '\\n%s\\n' " + marker + "\n" + check + "\nexit $rc"
+}
+
+// splitMarker splits thenCheck's output at the last marker line; ok is false when there
+// is none. The last one counts: the change's own output could print the marker, the
+// check after it cannot.
+func splitMarker(stdout, marker string) (change, check string, ok bool) {
+	i := strings.LastIndex(stdout, "\n"+marker+"\n")
+	if i < 0 {
+		return stdout, "", false
+	}
+	return stdout[:i], stdout[i+len(marker)+2:], true
+}

@@ -202,15 +202,15 @@ func (m *svcManager) Apply(ctx context.Context, r transport.Runner, a ServiceAct
 	verify := a.State == ServiceStarted || a.State == ServiceRestarted || a.State == ServiceReloaded
 	script := strings.Join(cmds, " && ")
 	if verify {
-		script = "{ " + script + "; }\nrc=$?\n[ $rc -eq 0 ] || exit $rc\nprintf '\\n%s\\n' " + svcVerifyMarker + "\n" + m.b.verifyScript(q, a.VerifyTimeout)
+		script = thenCheck(script, svcVerifyMarker, m.b.verifyScript(q, a.VerifyTimeout), true)
 	}
 	out, err := run(ctx, r, script, o)
 	if err != nil {
 		return fail(res, start, fmt.Errorf("service %s: %w", a.Name, err))
 	}
 	changeOut, verified := string(out.Stdout), false
-	if i := strings.LastIndex(changeOut, "\n"+svcVerifyMarker+"\n"); verify && i >= 0 {
-		changeOut, verified = changeOut[:i], true
+	if verify {
+		changeOut, _, verified = splitMarker(changeOut, svcVerifyMarker)
 	}
 	res.Stdout, res.Stderr = changeOut, string(out.Stderr)
 	if !verified && out.ExitCode != 0 {
